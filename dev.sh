@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# hostd developer entry point. The README's two commands:
+#   ./dev.sh run    install what is missing, build, start hostd on conf/server.ini
+#   ./dev.sh test   install what is missing, build, run every test (plain and ASan+UBSan builds)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+BUILD_PACKAGES=(cmake g++ gcc make pkg-config libpoco-dev libuv1-dev node-llhttp catch2)
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+install_missing() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+  ((${#missing[@]})) || return 0
+  echo "dev.sh: installing ${missing[*]}"
+  local sudo=()
+  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+build() {  # build DIR [cmake args...]
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake --build "$dir" -j "$JOBS"
+}
+
+case "${1:-}" in
+  run)
+    install_missing "${BUILD_PACKAGES[@]}"
+    build build -DHOSTD_BUILD_TESTS=OFF
+    echo "dev.sh: starting hostd -c conf/server.ini (Ctrl-C stops it; try: curl http://127.0.0.1:8080/)"
+    exec ./build/hostd -c conf/server.ini
+    ;;
+  test)
+    install_missing "${BUILD_PACKAGES[@]}"
+    build build
+    (cd build && ctest --output-on-failure --timeout 300)
+    # The same suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+    build build-asan -DHOSTD_SANITIZE=ON
+    (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+       ctest --output-on-failure --timeout 300)
+    ;;
+  *)
+    echo "usage: ./dev.sh run | test" >&2
+    exit 64
+    ;;
+esac

@@ -1,0 +1,109 @@
+#include "app/hostd_app.h"
+
+#include "app/logging.h"
+#include "config/config.h"
+#include "master/listener.h"
+#include "master/master.h"
+#include "master/plugin_probe.h"
+
+#include <hostd/plugin.h>
+
+#include <Poco/Logger.h>
+#include <Poco/Util/HelpFormatter.h>
+#include <Poco/Util/Option.h>
+#include <Poco/Util/OptionSet.h>
+
+#include <iostream>
+#include <unistd.h>
+#include <uv.h>
+
+#ifndef HOSTD_DEFAULT_CONFIG
+#define HOSTD_DEFAULT_CONFIG "/usr/local/etc/hostd/server.ini"
+#endif
+
+namespace hostd::app {
+
+std::string defaultConfigPath() { return HOSTD_DEFAULT_CONFIG; }
+
+void HostdApp::defineOptions(Poco::Util::OptionSet& options) {
+  using Poco::Util::Option;
+  options.addOption(Option("config", "c", "configuration file (default " + defaultConfigPath() + ")")
+                        .required(false).repeatable(false).argument("FILE"));
+  options.addOption(Option("test", "t", "check the configuration and the plugin, print the result, exit 0 or 1")
+                        .required(false).repeatable(false));
+  options.addOption(Option("version", "v", "print the version and the plugin ABI, then exit").required(false));
+  options.addOption(Option("help", "h", "print this help, then exit").required(false));
+}
+
+void HostdApp::handleOption(const std::string& name, const std::string& value) {
+  if (name == "config") configPath_ = value;
+  else if (name == "test") test_ = true;
+  else if (name == "help") { help_ = true; stopOptionsProcessing(); }
+  else if (name == "version") { version_ = true; stopOptionsProcessing(); }
+}
+
+int HostdApp::main(const std::vector<std::string>& args) {
+  if (help_) {
+    Poco::Util::HelpFormatter hf(options());
+    hf.setCommand("hostd");
+    hf.setUsage("[-c FILE] [-t]");
+    hf.setHeader("hostd: pre-fork, plugin-based HTTP server. Signals to the master: TERM/INT graceful stop, "
+                 "QUIT immediate stop, USR2 log per-worker counters.");
+    hf.format(std::cout);
+    return EXIT_OK;
+  }
+  if (version_) {
+    std::cout << "hostd " << HOSTD_VERSION << " (plugin ABI " << HOSTD_ABI_MAJOR << "." << HOSTD_ABI_MINOR << ")\n";
+    return EXIT_OK;
+  }
+  if (!args.empty()) {
+    std::cerr << "hostd: unexpected argument \"" << args.front() << "\"; try 'hostd --help'\n";
+    return EXIT_USAGE;
+  }
+  const std::string path = configPath_.empty() ? defaultConfigPath() : configPath_;
+
+  config::Config cfg;
+  try {
+    cfg = config::loadConfig(path);
+  } catch (const config::ConfigError& e) {
+    std::cerr << "hostd: configuration error: " << e.what() << "\n";
+    if (test_) std::cerr << "hostd: configuration file " << path << " test failed\n";
+    return 1;
+  }
+  setupLogging(cfg.log_level);
+
+  char exe[4096];
+  size_t exeLen = sizeof exe;
+  if (uv_exepath(exe, &exeLen) != 0) {
+    std::cerr << "hostd: cannot find my own executable (uv_exepath failed)\n";
+    return 1;
+  }
+  master::ProbeResult probe = master::probePlugin(std::string(exe, exeLen), cfg.pluginPath());
+  if (!probe.ok) {
+    std::cerr << "hostd: plugin refused ([plugins] handler = " << cfg.handler << " in " << cfg.file
+              << "): " << probe.message << "\n";
+    if (test_) std::cerr << "hostd: configuration file " << path << " test failed\n";
+    return 1;
+  }
+  if (test_) {
+    std::cout << "hostd: configuration file " << cfg.file << " syntax is ok\n"
+              << "hostd: plugin " << probe.name << " " << probe.version << " (" << cfg.pluginPath()
+              << ") loads with ABI " << HOSTD_ABI_MAJOR << "." << HOSTD_ABI_MINOR << "\n"
+              << "hostd: configuration file " << cfg.file << " test is successful\n";
+    return 0;
+  }
+
+  Poco::Logger& log = Poco::Logger::get("master");
+  try {
+    master::Listener listener(cfg);
+    log.information("[H0101] hostd " HOSTD_VERSION " master pid " + std::to_string(getpid()) + " listening on " +
+                    listener.address() + " (config " + cfg.file + ", plugin " + probe.name + " " + probe.version + ")");
+    master::Master m(cfg, listener.fd(), std::string(exe, exeLen));
+    return m.run();
+  } catch (const master::ListenError& e) {
+    log.fatal(std::string("[H0100] ") + e.what());
+    return 1;
+  }
+}
+
+}  // namespace hostd::app

@@ -1,0 +1,342 @@
+#include "config/config.h"
+
+#include <Poco/AutoPtr.h>
+#include <Poco/Exception.h>
+#include <Poco/File.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <Poco/Path.h>
+#include <Poco/Util/IniFileConfiguration.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+namespace hostd::config {
+namespace {
+
+std::string lower(std::string s) {
+  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string trim(std::string_view s) {
+  size_t b = s.find_first_not_of(" \t\r");
+  if (b == std::string_view::npos) return {};
+  size_t e = s.find_last_not_of(" \t\r");
+  return std::string(s.substr(b, e - b + 1));
+}
+
+/// Where each key came from, so messages can say file:LINE.
+using LineMap = std::map<std::string, int>;  // "section.key" (lower) -> line
+
+/// Poco's INI reader only knows ';' comments and keeps inline comments in values: strip
+/// full-line '#'/';' comments and inline " ;"/" #" comments first.
+std::string preprocess(std::string_view text, const std::string& file, LineMap& lines) {
+  std::string out;
+  std::string section;
+  std::istringstream in{std::string(text)};
+  std::string raw;
+  int lineNo = 0;
+  while (std::getline(in, raw)) {
+    ++lineNo;
+    std::string line = trim(raw);
+    if (line.empty() || line[0] == '#' || line[0] == ';') {
+      out += '\n';
+      continue;
+    }
+    for (size_t i = 1; i < line.size(); ++i) {
+      if ((line[i] == ';' || line[i] == '#') && (line[i - 1] == ' ' || line[i - 1] == '\t')) {
+        line = trim(line.substr(0, i));
+        break;
+      }
+    }
+    if (line[0] == '[') {
+      if (line.back() != ']')
+        throw ConfigError(file + ":" + std::to_string(lineNo) + ": section header \"" + line +
+                          "\" is missing its closing ']'");
+      section = lower(trim(line.substr(1, line.size() - 2)));
+    } else {
+      size_t eq = line.find('=');
+      if (eq == std::string::npos)
+        throw ConfigError(file + ":" + std::to_string(lineNo) + ": expected \"key = value\", got \"" + line + "\"");
+      std::string key = lower(trim(line.substr(0, eq)));
+      if (section.empty())
+        throw ConfigError(file + ":" + std::to_string(lineNo) + ": key \"" + key +
+                          "\" is outside any section; put it under [server], [plugins], ...");
+      if (key.empty()) throw ConfigError(file + ":" + std::to_string(lineNo) + ": empty key in [" + section + "]");
+      lines[section + "." + key] = lineNo;
+    }
+    out += line;
+    out += '\n';
+  }
+  return out;
+}
+
+const std::map<std::string, std::vector<std::string>>& knownKeys() {
+  static const std::map<std::string, std::vector<std::string>> keys = {
+      {"server", {"listen", "workers", "scheduling", "graceful_timeout"}},
+      {"plugins", {"dir", "handler", "watch"}},
+      {"cluster", {"restart_limit", "restart_window", "heartbeat_timeout", "max_requests"}},
+      {"limits", {"max_header_bytes", "max_body_bytes", "header_timeout", "keepalive_timeout"}},
+      {"log", {"level"}},
+  };
+  return keys;
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string s;
+  for (const std::string& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+class Reader {
+ public:
+  Reader(Poco::Util::AbstractConfiguration& ini, const std::string& file, const LineMap& lines)
+      : ini_(ini), file_(file), lines_(lines) {}
+
+  bool has(const std::string& key) const { return ini_.hasProperty(key); }
+  std::string raw(const std::string& key) const { return trim(ini_.getRawString(key, "")); }
+
+  [[noreturn]] void fail(const std::string& key, const std::string& value, const std::string& expected) const {
+    size_t dot = key.rfind('.');
+    auto it = lines_.find(key);
+    std::string where = it == lines_.end() ? file_ : file_ + ":" + std::to_string(it->second);
+    throw ConfigError(where + ": [" + key.substr(0, dot) + "] " + key.substr(dot + 1) + " = \"" + value +
+                      "\": expected " + expected);
+  }
+
+  uint64_t number(const std::string& key, uint64_t def, uint64_t min, uint64_t max,
+                  std::string expected = {}) const {
+    if (!has(key)) return def;
+    std::string v = raw(key);
+    if (expected.empty()) expected = "a whole number from " + std::to_string(min) + " to " + std::to_string(max);
+    if (v.empty() || v.size() > 19 || !std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      fail(key, v, expected);
+    uint64_t n = std::stoull(v);
+    if (n < min || n > max) fail(key, v, expected);
+    return n;
+  }
+
+  bool boolean(const std::string& key, bool def) const {
+    if (!has(key)) return def;
+    std::string v = lower(raw(key));
+    if (v == "true" || v == "yes" || v == "on" || v == "1") return true;
+    if (v == "false" || v == "no" || v == "off" || v == "0") return false;
+    fail(key, raw(key), "true or false (also yes/no, on/off, 1/0)");
+  }
+
+  std::string text(const std::string& key, const std::string& def) const { return has(key) ? raw(key) : def; }
+
+ private:
+  Poco::Util::AbstractConfiguration& ini_;
+  const std::string& file_;
+  const LineMap& lines_;
+};
+
+ListenAddress parseListen(const Reader& r, const std::string& v) {
+  const std::string expected = "host:port with a port from 0 to 65535, e.g. 127.0.0.1:8080 or [::1]:8080";
+  ListenAddress a;
+  std::string port;
+  if (!v.empty() && v[0] == '[') {
+    size_t close = v.find(']');
+    if (close == std::string::npos || close + 1 >= v.size() || v[close + 1] != ':') r.fail("server.listen", v, expected);
+    a.host = v.substr(1, close - 1);
+    a.ipv6 = true;
+    port = v.substr(close + 2);
+    if (a.host.find(':') == std::string::npos) r.fail("server.listen", v, expected);
+  } else {
+    size_t colon = v.rfind(':');
+    if (colon == std::string::npos || v.find(':') != colon) r.fail("server.listen", v, expected);
+    a.host = v.substr(0, colon);
+    port = v.substr(colon + 1);
+  }
+  if (a.host.empty() || port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) || std::stoul(port) > 65535)
+    r.fail("server.listen", v, expected);
+  a.port = uint16_t(std::stoul(port));
+  return a;
+}
+
+std::string absolutePath(const std::string& path, const std::string& baseFile) {
+  Poco::Path p(path);
+  if (p.isAbsolute()) return p.toString();
+  Poco::Path base = baseFile.empty() ? Poco::Path::current() : Poco::Path(baseFile).parent();
+  return base.resolve(p).toString();
+}
+
+}  // namespace
+
+std::string ListenAddress::toString() const {
+  return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::string Config::pluginPath() const { return plugins_dir + "/" + handler + ".so"; }
+
+const std::map<std::string, std::string>* Config::pluginSection(const std::string& name) const {
+  auto it = plugin_sections.find(lower(name));
+  return it == plugin_sections.end() ? nullptr : &it->second;
+}
+
+Config parseConfig(std::string_view text, const std::string& file, unsigned cpuCount) {
+  const std::string name = file.empty() ? std::string("(config)") : file;
+  LineMap lines;
+  std::istringstream in(preprocess(text, name, lines));
+  Poco::AutoPtr<Poco::Util::IniFileConfiguration> ini;
+  try {
+    ini = new Poco::Util::IniFileConfiguration(in);
+  } catch (const Poco::Exception& e) {
+    throw ConfigError(name + ": " + e.displayText());
+  }
+  Reader r(*ini, name, lines);
+  Config c;
+  c.file = file;
+
+  // Unknown sections and keys are errors (a typo must not silently become a default).
+  for (const auto& [key, line] : lines) {
+    size_t dot = key.rfind('.');
+    std::string section = key.substr(0, dot), k = key.substr(dot + 1);
+    if (section.rfind("plugin.", 0) == 0 && section.size() > 7) {
+      c.plugin_sections[section.substr(7)][k] = r.raw(key);
+      continue;
+    }
+    auto known = knownKeys().find(section);
+    if (known == knownKeys().end())
+      throw ConfigError(name + ":" + std::to_string(line) + ": unknown section [" + section +
+                        "] (known: server, plugins, cluster, limits, log, plugin.<name>)");
+    if (std::find(known->second.begin(), known->second.end(), k) == known->second.end())
+      throw ConfigError(name + ":" + std::to_string(line) + ": unknown key \"" + k + "\" in [" + section +
+                        "] (known: " + joined(known->second) + ")");
+  }
+
+  if (r.has("server.listen")) c.listen = parseListen(r, r.raw("server.listen"));
+  std::string workers = lower(r.text("server.workers", "auto"));
+  c.workers = workers == "auto" ? std::max(1u, cpuCount)
+                                : unsigned(r.number("server.workers", 1, 1, 1024, "\"auto\" or a whole number from 1 to 1024"));
+  std::string sched = lower(r.text("server.scheduling", "shared"));
+  if (sched == "shared") c.scheduling = Scheduling::Shared;
+  else if (sched == "round_robin" || sched == "reuseport")
+    r.fail("server.scheduling", sched, "shared (" + sched + " is not implemented yet; use shared)");
+  else r.fail("server.scheduling", r.raw("server.scheduling"), "shared, round_robin or reuseport");
+  c.graceful_timeout = unsigned(r.number("server.graceful_timeout", 5, 1, 3600));
+
+  c.plugins_dir = absolutePath(r.text("plugins.dir", "plugins"), file);
+  if (r.has("plugins.dir") && r.raw("plugins.dir").empty()) r.fail("plugins.dir", "", "a directory path");
+  c.handler = r.text("plugins.handler", "hello");
+  if (c.handler.empty() || c.handler.size() > 64 ||
+      !std::all_of(c.handler.begin(), c.handler.end(),
+                   [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-'; }))
+    r.fail("plugins.handler", c.handler, "a plugin name of 1-64 characters [A-Za-z0-9_-] (the file <dir>/<name>.so)");
+  c.watch = r.boolean("plugins.watch", false);
+
+  c.restart_limit = unsigned(r.number("cluster.restart_limit", 10, 0, 100000));
+  c.restart_window = unsigned(r.number("cluster.restart_window", 60, 1, 86400));
+  c.heartbeat_timeout = unsigned(r.number("cluster.heartbeat_timeout", 10, 1, 3600));
+  c.max_requests = r.number("cluster.max_requests", 0, 0, UINT64_C(1) << 62);
+
+  c.max_header_bytes = size_t(r.number("limits.max_header_bytes", 8192, 256, 1048576));
+  c.max_body_bytes = size_t(r.number("limits.max_body_bytes", 1048576, 0, UINT64_C(1) << 30));
+  c.header_timeout = unsigned(r.number("limits.header_timeout", 10, 1, 3600));
+  c.keepalive_timeout = unsigned(r.number("limits.keepalive_timeout", 5, 1, 3600));
+
+  c.log_level = lower(r.text("log.level", "information"));
+  static const std::set<std::string> levels = {"fatal", "critical", "error", "warning", "notice", "information",
+                                               "debug", "trace"};
+  if (!levels.count(c.log_level))
+    r.fail("log.level", r.raw("log.level"), "fatal, critical, error, warning, notice, information, debug or trace");
+  return c;
+}
+
+Config loadConfig(const std::string& path) {
+  std::string abs = absolutePath(path, "");
+  std::ifstream f(abs);
+  if (!f) throw ConfigError(abs + ": cannot read the configuration file (missing or not readable)");
+  std::ostringstream text;
+  text << f.rdbuf();
+  Config c = parseConfig(text.str(), abs, std::max(1u, std::thread::hardware_concurrency()));
+  Poco::File so(c.pluginPath());
+  bool ok = false;
+  try {
+    ok = so.exists() && so.isFile() && so.canRead();
+  } catch (const Poco::Exception&) {
+  }
+  if (!ok)
+    throw ConfigError(abs + ": [plugins] handler = \"" + c.handler + "\": expected a readable plugin file " +
+                      c.pluginPath() + " (from [plugins] dir = " + c.plugins_dir + "); build it or fix the path");
+  return c;
+}
+
+std::string toJson(const Config& c) {
+  Poco::JSON::Object o;
+  o.set("file", c.file);
+  o.set("listen_host", c.listen.host);
+  o.set("listen_port", int(c.listen.port));
+  o.set("listen_ipv6", c.listen.ipv6);
+  o.set("workers", c.workers);
+  o.set("scheduling", int(c.scheduling));
+  o.set("graceful_timeout", c.graceful_timeout);
+  o.set("plugins_dir", c.plugins_dir);
+  o.set("handler", c.handler);
+  o.set("watch", c.watch);
+  o.set("restart_limit", c.restart_limit);
+  o.set("restart_window", c.restart_window);
+  o.set("heartbeat_timeout", c.heartbeat_timeout);
+  o.set("max_requests", std::to_string(c.max_requests));
+  o.set("max_header_bytes", std::to_string(c.max_header_bytes));
+  o.set("max_body_bytes", std::to_string(c.max_body_bytes));
+  o.set("header_timeout", c.header_timeout);
+  o.set("keepalive_timeout", c.keepalive_timeout);
+  o.set("log_level", c.log_level);
+  Poco::JSON::Object sections;
+  for (const auto& [name, kv] : c.plugin_sections) {
+    Poco::JSON::Object s;
+    for (const auto& [k, v] : kv) s.set(k, v);
+    sections.set(name, s);
+  }
+  o.set("plugin_sections", sections);
+  std::ostringstream out;
+  o.stringify(out);
+  return out.str();
+}
+
+Config fromJson(const std::string& json) {
+  try {
+    Poco::JSON::Parser parser;
+    auto o = parser.parse(json).extract<Poco::JSON::Object::Ptr>();
+    Config c;
+    c.file = o->getValue<std::string>("file");
+    c.listen.host = o->getValue<std::string>("listen_host");
+    c.listen.port = uint16_t(o->getValue<int>("listen_port"));
+    c.listen.ipv6 = o->getValue<bool>("listen_ipv6");
+    c.workers = o->getValue<unsigned>("workers");
+    c.scheduling = Scheduling(o->getValue<int>("scheduling"));
+    c.graceful_timeout = o->getValue<unsigned>("graceful_timeout");
+    c.plugins_dir = o->getValue<std::string>("plugins_dir");
+    c.handler = o->getValue<std::string>("handler");
+    c.watch = o->getValue<bool>("watch");
+    c.restart_limit = o->getValue<unsigned>("restart_limit");
+    c.restart_window = o->getValue<unsigned>("restart_window");
+    c.heartbeat_timeout = o->getValue<unsigned>("heartbeat_timeout");
+    c.max_requests = std::stoull(o->getValue<std::string>("max_requests"));
+    c.max_header_bytes = std::stoull(o->getValue<std::string>("max_header_bytes"));
+    c.max_body_bytes = std::stoull(o->getValue<std::string>("max_body_bytes"));
+    c.header_timeout = o->getValue<unsigned>("header_timeout");
+    c.keepalive_timeout = o->getValue<unsigned>("keepalive_timeout");
+    c.log_level = o->getValue<std::string>("log_level");
+    auto sections = o->getObject("plugin_sections");
+    for (const std::string& name : sections->getNames()) {
+      auto s = sections->getObject(name);
+      for (const std::string& k : s->getNames()) c.plugin_sections[name][k] = s->getValue<std::string>(k);
+    }
+    return c;
+  } catch (const std::exception& e) {
+    throw ConfigError(std::string("malformed worker configuration: ") + e.what());
+  }
+}
+
+}  // namespace hostd::config

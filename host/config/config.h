@@ -1,0 +1,69 @@
+// The server configuration: parsing and validation of server.ini (see conf/server.ini).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace hostd::config {
+
+enum class Scheduling { Shared, RoundRobin, ReusePort };
+
+struct ListenAddress {
+  std::string host = "127.0.0.1";  ///< numeric address; "localhost" is kept as written
+  uint16_t port = 8080;            ///< 0 = any free port
+  bool ipv6 = false;
+  /// "127.0.0.1:8080" or "[::1]:8080".
+  std::string toString() const;
+};
+
+/// A validated configuration. Every member has the documented default.
+struct Config {
+  std::string file;  ///< absolute path of the config file ("" when parsed from text)
+  ListenAddress listen;
+  unsigned workers = 1;  ///< resolved: "auto" became the CPU count
+  Scheduling scheduling = Scheduling::Shared;
+  unsigned graceful_timeout = 5;
+  std::string plugins_dir;  ///< absolute
+  std::string handler = "hello";
+  bool watch = false;
+  unsigned restart_limit = 10;
+  unsigned restart_window = 60;
+  unsigned heartbeat_timeout = 10;
+  uint64_t max_requests = 0;
+  size_t max_header_bytes = 8192;
+  size_t max_body_bytes = 1048576;
+  unsigned header_timeout = 10;
+  unsigned keepalive_timeout = 5;
+  std::string log_level = "information";
+  /// [plugin.<name>] sections, handed to the plugin untouched: name -> key (lower case) -> value.
+  std::map<std::string, std::map<std::string, std::string>> plugin_sections;
+
+  /// plugins_dir + "/" + handler + ".so"
+  std::string pluginPath() const;
+  /// The [plugin.<name>] section, or nullptr.
+  const std::map<std::string, std::string>* pluginSection(const std::string& name) const;
+};
+
+/// A config that cannot be used; what() names the file, `[section] key`, the value seen
+/// and what was expected.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Parses INI text (pure: no I/O). `file` names the source in messages, and its folder
+/// anchors relative paths. `cpuCount` resolves workers = auto.
+Config parseConfig(std::string_view text, const std::string& file, unsigned cpuCount);
+
+/// Reads and parses `path` (made absolute), then checks the handler's .so exists.
+Config loadConfig(const std::string& path);
+
+/// Lossless JSON form, to hand the validated config to a worker.
+std::string toJson(const Config& cfg);
+/// Throws ConfigError on malformed input.
+Config fromJson(const std::string& json);
+
+}  // namespace hostd::config

@@ -1,0 +1,89 @@
+// The HTTP/1.1 server of one worker: a listening handle and its connections, one loop.
+#pragma once
+
+#include "http/request.h"
+#include "http/response.h"
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace hostd::http {
+
+class Connection;
+
+struct Limits {
+  size_t max_header_bytes = 8192;   ///< request line + headers larger -> 431, close
+  size_t max_body_bytes = 1048576;  ///< body larger -> 413, close
+  unsigned header_timeout_s = 10;   ///< head (or body inactivity) longer -> close
+  unsigned keepalive_timeout_s = 5; ///< idle keep-alive connection -> close
+};
+
+/// Serves HTTP/1.1 on an adopted listening socket: keep-alive, pipelining (answered in
+/// order), chunked/Content-Length bodies, HEAD, Expect: 100-continue. Loop thread only.
+class Server {
+ public:
+  struct Stats {
+    uint64_t accepted = 0;      ///< connections accepted
+    uint64_t requests = 0;      ///< requests handed to the handler
+    uint64_t bad_requests = 0;  ///< 4xx/5xx answered by the engine itself
+  };
+  /// Called for every complete request; must end `res` now or later.
+  using Handler = std::function<void(Request&, Response&)>;
+
+  Server(uv_loop_t* loop, const Limits& limits, Handler handler);
+  /// Only once the loop no longer runs this server's callbacks (process exit, tests).
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// Adopts a bound, listening socket fd and starts accepting. 0 or a negative uv error.
+  int listen(int fd);
+  /// Closes the listening handle (idempotent).
+  void stopAccepting();
+  /// stopAccepting(); idle connections close now, busy ones after their current response
+  /// (sent with Connection: close). onDrained runs once when no connection is left —
+  /// possibly before drain() returns.
+  void drain(std::function<void()> onDrained);
+  /// Closes every connection and the listener now.
+  void closeAll();
+  size_t connectionCount() const { return count_; }
+  const Stats& stats() const { return stats_; }
+  void setServerHeader(std::string value) { serverLine_ = "Server: " + value + "\r\n"; }
+
+  // ---- used by Connection ----
+  uv_loop_t* loop() const { return loop_; }
+  const Limits& limits() const { return limits_; }
+  const Handler& handler() const { return handler_; }
+  Stats& mutableStats() { return stats_; }
+  bool draining() const { return draining_; }
+  /// "Server: ...\r\nDate: ...\r\n", the Date refreshed at most once a second.
+  void appendStandardHeaders(std::string& out);
+  char* readBuffer() { return readBuf_; }
+  size_t readBufferSize() const { return sizeof readBuf_; }
+  void removed(Connection* c);
+
+ private:
+  static void onConnection(uv_stream_t* s, int status);
+  void sweep();
+
+  uv_loop_t* loop_;
+  Limits limits_;
+  Handler handler_;
+  uv_tcp_t listener_{};
+  bool listening_ = false;
+  uv_timer_t sweep_{};
+  Connection* head_ = nullptr;
+  size_t count_ = 0;
+  Stats stats_;
+  bool draining_ = false;
+  std::function<void()> onDrained_;
+  std::string serverLine_ = "Server: hostd\r\n";
+  std::string dateLine_;
+  uint64_t dateSecond_ = ~uint64_t(0);
+  char readBuf_[64 * 1024];
+};
+
+}  // namespace hostd::http

@@ -1,0 +1,63 @@
+// Control-channel framing: [4-byte big-endian payload length][1-byte type][payload].
+// Pure codec, no I/O: unit-tested without processes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hostd::ipc {
+
+enum class MsgType : uint8_t {
+  Ready = 1,       ///< worker -> master: plugin init succeeded, serving (payload: "name version")
+  Restart = 2,     ///< master -> worker: stop accepting, drain, exit
+  Suicide = 3,     ///< worker -> master: start my replacement, I will drain when told (payload: reason)
+  Heartbeat = 4,   ///< worker -> master, every second (payload: encodeHeartbeat)
+  Message = 5,     ///< plugin-level payloads (reserved)
+  InitFailed = 6,  ///< worker -> master: cannot start (payload: the reason, shown to the user)
+};
+
+constexpr size_t kMaxPayload = 64 * 1024;
+constexpr size_t kHeaderSize = 5;
+
+struct Frame {
+  MsgType type;
+  std::string payload;
+};
+
+/// Appends one encoded frame to out. Throws std::length_error if payload > kMaxPayload.
+void appendFrame(std::string& out, MsgType type, std::string_view payload);
+std::string encodeFrame(MsgType type, std::string_view payload);
+
+/// Incremental decoder: bytes may arrive split anywhere, or several frames at once.
+class FrameDecoder {
+ public:
+  /// Feeds bytes; complete frames are appended to out. Returns false on a protocol error
+  /// (unknown type, length > kMaxPayload); error() says what, and the decoder stays
+  /// failed: every later feed() returns false.
+  bool feed(const char* data, size_t len, std::vector<Frame>& out);
+  const std::string& error() const { return error_; }
+  /// Bytes held back waiting for the rest of a frame.
+  size_t buffered() const { return buf_.size(); }
+
+ private:
+  std::string buf_;
+  std::string error_;
+};
+
+/// Counters a worker reports in every heartbeat.
+struct Heartbeat {
+  uint64_t requests = 0;  ///< requests served
+  uint64_t accepted = 0;  ///< connections accepted
+  uint64_t active = 0;    ///< connections open now
+};
+std::string encodeHeartbeat(const Heartbeat& hb);
+/// False if the payload has the wrong size.
+bool decodeHeartbeat(std::string_view payload, Heartbeat* out);
+
+/// "ready", "restart", ...; "unknown" for anything else.
+const char* msgTypeName(MsgType type);
+
+}  // namespace hostd::ipc

@@ -1,0 +1,25 @@
+// What a master hands a worker process, besides frames: fds, environment, exit codes.
+// Like Node's NODE_UNIQUE_ID / NODE_CHANNEL_FD: the worker is the hostd binary itself,
+// exec'ed with these set.
+#pragma once
+
+namespace hostd::ipc {
+
+/// Fds in the worker (everything else is close-on-exec in the master).
+constexpr int kWorkerListenFd = 3;     ///< the shared listening socket
+constexpr int kWorkerChannelInFd = 4;  ///< master -> worker frames (read end)
+constexpr int kWorkerChannelOutFd = 5; ///< worker -> master frames (write end)
+
+/// Environment of a worker process.
+constexpr const char* kEnvWorkerId = "HOSTD_WORKER_ID";         ///< slot id, 1..workers
+constexpr const char* kEnvChannelFd = "HOSTD_CHANNEL_FD";       ///< "4,5": in, out
+constexpr const char* kEnvListenFd = "HOSTD_LISTEN_FD";         ///< "3"
+constexpr const char* kEnvConfig = "HOSTD_WORKER_CONFIG";       ///< validated config, JSON
+constexpr const char* kEnvPluginPath = "HOSTD_PLUGIN_PATH";     ///< the .so to load
+constexpr const char* kEnvMasterPid = "HOSTD_MASTER_PID";       ///< for the orphan check
+
+/// Worker exit codes the master acts on (like nginx's "exited with fatal code 2").
+constexpr int kExitOk = 0;     ///< drained and left as asked
+constexpr int kExitFatal = 2;  ///< cannot start (plugin load/init failed): never respawned in a loop
+
+}  // namespace hostd::ipc

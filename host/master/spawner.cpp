@@ -1,0 +1,105 @@
+#include "master/spawner.h"
+
+#include "ipc/worker_contract.h"
+
+#include <Poco/Exception.h>
+#include <Poco/Pipe.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
+#include <vector>
+
+extern char** environ;
+
+namespace hostd::master {
+namespace {
+
+void setCloexec(int fd) { fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC); }
+
+std::vector<std::string> workerEnvironment(const SpawnSpec& spec, int slot) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    if (std::strncmp(*e, "HOSTD_", 6) != 0) env.emplace_back(*e);
+  }
+  auto set = [&](const char* k, const std::string& v) { env.push_back(std::string(k) + "=" + v); };
+  set(ipc::kEnvWorkerId, std::to_string(slot));
+  set(ipc::kEnvListenFd, std::to_string(ipc::kWorkerListenFd));
+  set(ipc::kEnvChannelFd, std::to_string(ipc::kWorkerChannelInFd) + "," + std::to_string(ipc::kWorkerChannelOutFd));
+  set(ipc::kEnvMasterPid, std::to_string(spec.masterPid));
+  set(ipc::kEnvPluginPath, spec.pluginPath);
+  set(ipc::kEnvConfig, spec.configJson);
+  return env;
+}
+
+}  // namespace
+
+int spawnWorker(uv_loop_t* loop, const SpawnSpec& spec, WorkerProcess& wp, uv_exit_cb onExit,
+                std::string* error) {
+  std::string title = "hostd: worker " + std::to_string(wp.slot);
+  try {
+    Poco::Pipe toWorker, fromWorker;
+    // Poco::Pipe is a plain pipe(): without this a worker inherits its siblings' ends and
+    // the master never sees EOF when one of them dies.
+    for (int fd : {toWorker.readHandle(), toWorker.writeHandle(), fromWorker.readHandle(), fromWorker.writeHandle()})
+      setCloexec(fd);
+
+    uv_stdio_container_t stdio[6];
+    for (int i = 0; i < 3; ++i) {
+      stdio[i].flags = UV_INHERIT_FD;
+      stdio[i].data.fd = i;
+    }
+    stdio[ipc::kWorkerListenFd].flags = UV_INHERIT_FD;
+    stdio[ipc::kWorkerListenFd].data.fd = spec.listenFd;
+    stdio[ipc::kWorkerChannelInFd].flags = UV_INHERIT_FD;
+    stdio[ipc::kWorkerChannelInFd].data.fd = toWorker.readHandle();
+    stdio[ipc::kWorkerChannelOutFd].flags = UV_INHERIT_FD;
+    stdio[ipc::kWorkerChannelOutFd].data.fd = fromWorker.writeHandle();
+
+    std::vector<std::string> envStrings = workerEnvironment(spec, wp.slot);
+    std::vector<char*> envp;
+    for (std::string& s : envStrings) envp.push_back(s.data());
+    envp.push_back(nullptr);
+    char* args[] = {title.data(), nullptr};
+
+    uv_process_options_t opts{};
+    opts.file = spec.exe.c_str();
+    opts.args = args;
+    opts.env = envp.data();
+    opts.exit_cb = onExit;
+    opts.stdio = stdio;
+    opts.stdio_count = 6;
+    wp.process.data = &wp;
+    if (int rc = uv_spawn(loop, &wp.process, &opts); rc != 0) {
+      // uv_spawn initialised the handle even on failure: the caller must still close it.
+      *error = std::string("uv_spawn(") + spec.exe + ") failed: " + uv_strerror(rc);
+      return rc;
+    }
+    wp.pid = wp.process.pid;
+
+    // The master's ends, owned by libuv from here on; the Poco::Pipe objects close the
+    // originals (including the child's ends) when they go out of scope.
+    int in = fcntl(fromWorker.readHandle(), F_DUPFD_CLOEXEC, 0);
+    int out = fcntl(toWorker.writeHandle(), F_DUPFD_CLOEXEC, 0);
+    if (in < 0 || out < 0) {
+      *error = std::string("dup() of the control channel of worker ") + std::to_string(wp.slot) +
+               " failed: " + std::strerror(errno);
+      if (in >= 0) close(in);
+      if (out >= 0) close(out);
+      return -EMFILE;
+    }
+    wp.channel = new ipc::Channel(loop);
+    if (int rc = wp.channel->open(in, out); rc != 0) {
+      *error = std::string("cannot open the control channel of worker ") + std::to_string(wp.slot) + ": " +
+               uv_strerror(rc);
+      return rc;
+    }
+    return 0;
+  } catch (const Poco::Exception& e) {
+    *error = "pipe() failed while spawning worker " + std::to_string(wp.slot) + ": " + e.displayText();
+    return -EMFILE;
+  }
+}
+
+}  // namespace hostd::master

@@ -1,0 +1,41 @@
+// The master's record of one worker process (nginx's ngx_process_t, in spirit).
+#pragma once
+
+#include "ipc/channel.h"
+#include "ipc/frame.h"
+
+#include <uv.h>
+
+#include <cstdint>
+#include <string>
+
+namespace hostd::master {
+
+class Master;
+
+struct WorkerProcess {
+  enum class State {
+    Starting,  ///< spawned, no `ready` yet
+    Ready,     ///< serving
+    Stopping,  ///< told to drain (restart / shutdown); its exit is expected
+  };
+
+  Master* master = nullptr;
+  int slot = 0;            ///< 1..workers; the id the plugin sees
+  uint64_t serial = 0;     ///< unique per spawn, never reused
+  uint64_t replaces = 0;   ///< serial of the worker this one replaces (suicide), 0 if none
+  int pid = 0;
+  State state = State::Starting;
+  bool replacementSpawned = false;  ///< it asked to die and its successor was started
+  std::string lastError;            ///< the `init_failed` reason, if it sent one
+  uint64_t startedMs = 0;
+  uint64_t lastHeartbeatMs = 0;
+  ipc::Heartbeat counters;
+
+  uv_process_t process{};
+  uv_timer_t killTimer{};        ///< SIGKILL past graceful_timeout once Stopping
+  ipc::Channel* channel = nullptr;
+  int pendingCloses = 0;         ///< handles still closing before the record is freed
+};
+
+}  // namespace hostd::master

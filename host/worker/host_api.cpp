@@ -1,0 +1,163 @@
+#include "worker/host_api.h"
+
+#include "http/request.h"
+#include "http/response.h"
+
+#include <Poco/Logger.h>
+
+#include <cctype>
+#include <unordered_map>
+
+namespace hostd::worker {
+namespace {
+
+HostServices* g_services = nullptr;
+
+const http::Request& rq(const hostd_request* r) { return *reinterpret_cast<const http::Request*>(r); }
+http::Response& rs(hostd_response* r) { return *reinterpret_cast<http::Response*>(r); }
+hostd_str str(std::string_view v) { return hostd_str{v.data(), v.size()}; }
+
+hostd_str reqMethod(const hostd_request* r) { return str(rq(r).method()); }
+hostd_str reqTarget(const hostd_request* r) { return str(rq(r).target()); }
+hostd_str reqPath(const hostd_request* r) { return str(rq(r).path()); }
+hostd_str reqQuery(const hostd_request* r) { return str(rq(r).query()); }
+hostd_str reqBody(const hostd_request* r) { return str(rq(r).body()); }
+hostd_str reqRemote(const hostd_request* r) { return str(rq(r).remoteAddr()); }
+size_t reqHeaderCount(const hostd_request* r) { return rq(r).headerCount(); }
+
+int reqHeader(const hostd_request* r, const char* name, size_t len, hostd_str* out) {
+  std::string_view v;
+  if (!name || !out || !rq(r).header(std::string_view(name, len), &v)) return HOSTD_ENOTFOUND;
+  *out = str(v);
+  return HOSTD_OK;
+}
+
+int reqHeaderAt(const hostd_request* r, size_t i, hostd_str* name, hostd_str* value) {
+  if (i >= rq(r).headerCount() || !name || !value) return HOSTD_EINVAL;
+  const http::Header& h = rq(r).headerAt(i);
+  *name = str(h.name);
+  *value = str(h.value);
+  return HOSTD_OK;
+}
+
+std::string_view view(const char* p, size_t n) { return p ? std::string_view(p, n) : std::string_view(); }
+
+int resStatus(hostd_response* r, int status) { return rs(r).setStatus(status); }
+int resHeader(hostd_response* r, const char* n, size_t nl, const char* v, size_t vl) {
+  return rs(r).addHeader(view(n, nl), view(v, vl));
+}
+int resWrite(hostd_response* r, const char* d, size_t n) { return rs(r).write(view(d, n)); }
+int resEnd(hostd_response* r, const char* d, size_t n) { return rs(r).end(view(d, n)); }
+
+void logLine(int level, const char* msg, size_t len) {
+  Poco::Logger& log = Poco::Logger::get("plugin " + (g_services ? g_services->pluginName : std::string("?")));
+  std::string text(view(msg, len));
+  switch (level) {
+    case HOSTD_LOG_ERROR: log.error(text); break;
+    case HOSTD_LOG_WARNING: log.warning(text); break;
+    case HOSTD_LOG_DEBUG: log.debug(text); break;
+    default: log.information(text); break;
+  }
+}
+
+int configGet(const char* key, size_t len, hostd_str* out) {
+  if (!g_services || !g_services->pluginConfig || !key || !out) return HOSTD_ENOTFOUND;
+  std::string k(key, len);
+  for (char& c : k) c = char(std::tolower(static_cast<unsigned char>(c)));
+  auto it = g_services->pluginConfig->find(k);
+  if (it == g_services->pluginConfig->end()) return HOSTD_ENOTFOUND;
+  *out = str(it->second);
+  return HOSTD_OK;
+}
+
+int workerId() { return g_services ? g_services->workerId : 0; }
+
+void fatal(const char* msg, size_t len) {
+  if (g_services && g_services->fatal) g_services->fatal(std::string(view(msg, len)));
+}
+
+// ---- timers ----
+struct Timer {
+  uv_timer_t handle;
+  uint64_t id;
+  uint64_t repeat;
+  void (*cb)(void*);
+  void* arg;
+  void (*dtor)(void*);
+  bool running = false;
+  bool over = false;
+};
+std::unordered_map<uint64_t, Timer*> g_timers;
+uint64_t g_nextTimerId = 1;
+
+void finishTimer(Timer* t) {
+  if (t->over) return;
+  t->over = true;
+  g_timers.erase(t->id);
+  uv_timer_stop(&t->handle);
+  uv_close(reinterpret_cast<uv_handle_t*>(&t->handle), [](uv_handle_t* h) {
+    auto* t = static_cast<Timer*>(h->data);
+    if (t->dtor) t->dtor(t->arg);
+    delete t;
+  });
+}
+
+void onTimer(uv_timer_t* h) {
+  auto* t = static_cast<Timer*>(h->data);
+  t->running = true;
+  t->cb(t->arg);
+  t->running = false;
+  if (t->repeat == 0) finishTimer(t);
+}
+
+uint64_t timerStart(uint64_t delay, uint64_t repeat, void (*cb)(void*), void* arg, void (*dtor)(void*)) {
+  if (!g_services || !cb) {
+    if (dtor) dtor(arg);
+    return 0;
+  }
+  auto* t = new Timer{};
+  t->id = g_nextTimerId++;
+  t->repeat = repeat;
+  t->cb = cb;
+  t->arg = arg;
+  t->dtor = dtor;
+  uv_timer_init(g_services->loop, &t->handle);
+  t->handle.data = t;
+  uv_timer_start(&t->handle, &onTimer, delay, repeat);
+  g_timers.emplace(t->id, t);
+  return t->id;
+}
+
+int timerCancel(uint64_t id) {
+  auto it = g_timers.find(id);
+  if (it == g_timers.end()) return HOSTD_ENOTFOUND;
+  Timer* t = it->second;
+  if (t->running) {
+    // Cancelled from its own callback: finish once the callback returned.
+    t->repeat = 0;
+    uv_timer_stop(&t->handle);
+    return HOSTD_OK;
+  }
+  finishTimer(t);
+  return HOSTD_OK;
+}
+
+const hostd_host_api kApi = {
+    sizeof(hostd_host_api), HOSTD_ABI_MAJOR, HOSTD_ABI_MINOR,
+    reqMethod, reqTarget, reqPath, reqQuery, reqHeader, reqHeaderCount, reqHeaderAt, reqBody, reqRemote,
+    resStatus, resHeader, resWrite, resEnd,
+    logLine, configGet, workerId, timerStart, timerCancel, fatal,
+};
+
+}  // namespace
+
+const hostd_host_api* makeHostApi(HostServices* services) {
+  g_services = services;
+  return &kApi;
+}
+
+void cancelAllTimers() {
+  while (!g_timers.empty()) finishTimer(g_timers.begin()->second);
+}
+
+}  // namespace hostd::worker

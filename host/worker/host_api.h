@@ -1,0 +1,29 @@
+// The hostd_host_api function table a worker hands its plugin (sdk/include/hostd/plugin.h).
+#pragma once
+
+#include <hostd/plugin.h>
+#include <uv.h>
+
+#include <functional>
+#include <map>
+#include <string>
+
+namespace hostd::worker {
+
+/// What the context-free functions of the table act on. One per worker process (the C
+/// ABI's log/config/timer calls carry no context pointer, like SQLite's extension API).
+struct HostServices {
+  uv_loop_t* loop = nullptr;
+  int workerId = 0;
+  std::string pluginName;
+  const std::map<std::string, std::string>* pluginConfig = nullptr;  ///< keys lower-case
+  std::function<void(const std::string&)> fatal;                      ///< suicide path
+};
+
+/// Binds the table to `services` (must outlive every plugin call) and returns it.
+const hostd_host_api* makeHostApi(HostServices* services);
+
+/// Ends every pending plugin timer (their dtor runs), for worker shutdown.
+void cancelAllTimers();
+
+}  // namespace hostd::worker

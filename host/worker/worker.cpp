@@ -1,0 +1,236 @@
+#include "worker/worker.h"
+
+#include "app/logging.h"
+#include "ipc/worker_contract.h"
+
+#include <Poco/Logger.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <stdexcept>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+namespace hostd::worker {
+namespace {
+
+Poco::Logger& log() { return Poco::Logger::get("worker"); }
+
+std::string envOr(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v) throw std::runtime_error(std::string("worker: environment variable ") + name + " is not set");
+  return v;
+}
+
+int envInt(const char* name) {
+  std::string v = envOr(name);
+  try {
+    return std::stoi(v);
+  } catch (...) {
+    throw std::runtime_error(std::string("worker: ") + name + "=\"" + v + "\" is not a number");
+  }
+}
+
+void resetSignals() {
+  // The mask survives fork+exec, and libPocoFoundation blocks SIGPIPE when it loads.
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  // Ctrl-C / hangup reach the whole process group: the master decides what happens.
+  std::signal(SIGINT, SIG_IGN);
+  std::signal(SIGHUP, SIG_IGN);
+}
+
+}  // namespace
+
+WorkerEnv readWorkerEnv() {
+  WorkerEnv e;
+  e.id = envInt(ipc::kEnvWorkerId);
+  e.listenFd = envInt(ipc::kEnvListenFd);
+  std::string ch = envOr(ipc::kEnvChannelFd);
+  size_t comma = ch.find(',');
+  if (comma == std::string::npos) throw std::runtime_error("worker: HOSTD_CHANNEL_FD must be \"in,out\"");
+  e.channelIn = std::stoi(ch.substr(0, comma));
+  e.channelOut = std::stoi(ch.substr(comma + 1));
+  e.masterPid = envInt(ipc::kEnvMasterPid);
+  e.pluginPath = envOr(ipc::kEnvPluginPath);
+  e.config = config::fromJson(envOr(ipc::kEnvConfig));
+  return e;
+}
+
+Worker::Worker(WorkerEnv env) : env_(std::move(env)), loop_(uv_default_loop()) {}
+
+void Worker::failStartup(const std::string& why) {
+  log().error("[H0201] worker " + std::to_string(env_.id) + " cannot start: " + why);
+  if (channel_) channel_->send(ipc::MsgType::InitFailed, why.substr(0, ipc::kMaxPayload));
+  _exit(ipc::kExitFatal);
+}
+
+int Worker::run() {
+  // Ask the kernel for SIGTERM (= drain) when the master dies, and close the race.
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  channel_ = new ipc::Channel(loop_);
+  if (int rc = channel_->open(env_.channelIn, env_.channelOut); rc != 0) {
+    log().error("[H0201] worker " + std::to_string(env_.id) + " cannot open its control channel: " + uv_strerror(rc));
+    _exit(ipc::kExitFatal);
+  }
+  channel_->start([this](ipc::Frame& f) { onFrame(f); },
+                  [this](const std::string& why) { onMasterGone(why); });
+  if (getppid() != env_.masterPid) failStartup("the master (pid " + std::to_string(env_.masterPid) + ") is gone");
+
+  try {
+    plugin_ = plugin::loadPlugin(env_.pluginPath);
+  } catch (const plugin::PluginError& e) {
+    failStartup(e.what());
+  }
+  const hostd_plugin* d = plugin_.desc;
+  services_.loop = loop_;
+  services_.workerId = env_.id;
+  services_.pluginName = d->name;
+  services_.pluginConfig = env_.config.pluginSection(d->name);
+  services_.fatal = [this](const std::string& msg) {
+    log().error("[H0204] plugin called fatal: " + msg);
+    requestReplacement("plugin fatal: " + msg);
+  };
+  const hostd_host_api* api = makeHostApi(&services_);
+  if (d->init) {
+    char err[1024] = {0};
+    if (d->init(api, &pluginState_, err, sizeof err) != HOSTD_OK) {
+      failStartup(std::string("plugin ") + d->name + " " + (d->version ? d->version : "") +
+                  " init failed: " + (err[0] ? err : "(no reason given)"));
+    }
+  }
+
+  http::Limits limits;
+  limits.max_header_bytes = env_.config.max_header_bytes;
+  limits.max_body_bytes = env_.config.max_body_bytes;
+  limits.header_timeout_s = env_.config.header_timeout;
+  limits.keepalive_timeout_s = env_.config.keepalive_timeout;
+  server_ = std::make_unique<http::Server>(loop_, limits,
+                                           [this](http::Request& rq, http::Response& rs) { handle(rq, rs); });
+  server_->setServerHeader(std::string("hostd/") + HOSTD_VERSION);
+  if (int rc = server_->listen(env_.listenFd); rc != 0)
+    failStartup(std::string("cannot serve on the inherited listening socket: ") + uv_strerror(rc));
+
+  uv_signal_init(loop_, &sigterm_);
+  sigterm_.data = this;
+  uv_signal_start(&sigterm_, [](uv_signal_t* s, int) { static_cast<Worker*>(s->data)->beginDrain("SIGTERM"); },
+                  SIGTERM);
+  uv_signal_init(loop_, &sigquit_);
+  uv_signal_start(&sigquit_, [](uv_signal_t*, int) { _exit(0); }, SIGQUIT);
+
+  uv_timer_init(loop_, &heartbeat_);
+  heartbeat_.data = this;
+  uv_timer_start(&heartbeat_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->sendHeartbeat(); }, 1000, 1000);
+  uv_timer_init(loop_, &deadline_);
+  deadline_.data = this;
+
+  log().information("[H0202] worker " + std::to_string(env_.id) + " ready: plugin " + d->name + " " +
+                    (d->version ? d->version : ""));
+  channel_->send(ipc::MsgType::Ready, std::string(d->name) + " " + (d->version ? d->version : ""));
+  uv_run(loop_, UV_RUN_DEFAULT);
+  finish();
+}
+
+void Worker::handle(http::Request& req, http::Response& res) {
+  ++handled_;
+  char err[1024] = {0};
+  int rc = plugin_.desc->on_request(pluginState_, reinterpret_cast<hostd_request*>(&req),
+                                    reinterpret_cast<hostd_response*>(&res), err, sizeof err);
+  if (rc != HOSTD_OK) {
+    log().error("[H0203] handler failed on " + std::string(req.method()) + " " + std::string(req.target()) +
+                ": " + (err[0] ? err : "(no reason given)"));
+    if (!res.headSent()) {
+      res.setStatus(500);
+      res.addHeader("Content-Type", "text/plain");
+      res.addHeader("Connection", "close");
+      res.end("Internal Server Error\n");
+    } else if (!res.ended()) {
+      res.end({});
+    }
+    requestReplacement(std::string("handler error: ") + (err[0] ? err : "(no reason given)"));
+    return;
+  }
+  if (env_.config.max_requests && handled_ >= env_.config.max_requests)
+    requestReplacement("served max_requests = " + std::to_string(env_.config.max_requests));
+}
+
+void Worker::requestReplacement(const std::string& reason) {
+  if (replacementAsked_ || draining_) return;
+  replacementAsked_ = true;
+  log().warning("[H0205] worker " + std::to_string(env_.id) + " asks for its replacement (suicide): " + reason);
+  channel_->send(ipc::MsgType::Suicide, reason.substr(0, ipc::kMaxPayload));
+  // The master answers `restart` once the replacement is ready. If it never does, leave
+  // anyway: a worker that asked to die must not serve forever.
+  uint64_t wait = 1000ull * std::max(10u, env_.config.graceful_timeout * 2);
+  uv_timer_start(&deadline_, [](uv_timer_t* t) {
+    static_cast<Worker*>(t->data)->beginDrain("no restart from the master after suicide");
+  }, wait, 0);
+}
+
+void Worker::onFrame(ipc::Frame& f) {
+  switch (f.type) {
+    case ipc::MsgType::Restart:
+      beginDrain("restart requested by the master");
+      break;
+    default:
+      log().warning("[H0206] worker " + std::to_string(env_.id) + " ignores an unexpected " +
+                    ipc::msgTypeName(f.type) + " frame from the master");
+      break;
+  }
+}
+
+void Worker::onMasterGone(const std::string& reason) {
+  log().warning("[H0207] worker " + std::to_string(env_.id) + " lost its master (" + reason + "): draining");
+  beginDrain("master gone");
+  // Nobody will SIGKILL us past graceful_timeout now: enforce it ourselves, even if the
+  // loop gets stuck in plugin code (alarm's default action ends the process).
+  alarm(env_.config.graceful_timeout + 1);
+  uv_timer_start(&deadline_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->finish(); },
+                 1000ull * env_.config.graceful_timeout, 0);
+}
+
+void Worker::beginDrain(const std::string& why) {
+  if (draining_) return;
+  draining_ = true;
+  log().information("[H0208] worker " + std::to_string(env_.id) + " draining (" + why + "): " +
+                    std::to_string(server_ ? server_->connectionCount() : 0) + " connection(s) open");
+  if (!server_) finish();
+  server_->drain([this] { finish(); });
+}
+
+void Worker::finish() {
+  if (plugin_.desc && plugin_.desc->shutdown && pluginState_) plugin_.desc->shutdown(pluginState_);
+  pluginState_ = nullptr;
+  log().information("[H0209] worker " + std::to_string(env_.id) + " exiting after " + std::to_string(handled_) +
+                    " request(s)");
+  // _exit, not exit: no atexit handlers or static destructors of a forked image.
+  _exit(ipc::kExitOk);
+}
+
+void Worker::sendHeartbeat() {
+  ipc::Heartbeat hb;
+  const http::Server::Stats& s = server_->stats();
+  hb.requests = s.requests;
+  hb.accepted = s.accepted;
+  hb.active = server_->connectionCount();
+  channel_->send(ipc::MsgType::Heartbeat, ipc::encodeHeartbeat(hb));
+}
+
+int runWorker() {
+  resetSignals();
+  WorkerEnv env;
+  try {
+    env = readWorkerEnv();
+  } catch (const std::exception& e) {
+    app::setupLogging("information");
+    Poco::Logger::get("worker").error(std::string("[H0201] ") + e.what());
+    return ipc::kExitFatal;
+  }
+  app::setupLogging(env.config.log_level);
+  Worker w(std::move(env));
+  return w.run();
+}
+
+}  // namespace hostd::worker

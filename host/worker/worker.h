@@ -1,0 +1,69 @@
+// The worker process: one event loop serving HTTP with the plugin, driven by the master.
+#pragma once
+
+#include "config/config.h"
+#include "http/server.h"
+#include "ipc/channel.h"
+#include "plugin/plugin_loader.h"
+#include "worker/host_api.h"
+
+#include <uv.h>
+
+#include <memory>
+#include <string>
+
+namespace hostd::worker {
+
+/// Everything a worker gets from its master at exec time (see ipc/worker_contract.h).
+struct WorkerEnv {
+  int id = 0;
+  int listenFd = -1;
+  int channelIn = -1;
+  int channelOut = -1;
+  long masterPid = 0;
+  std::string pluginPath;
+  config::Config config;
+};
+
+/// Reads the environment set by the master. Throws std::runtime_error naming the variable.
+WorkerEnv readWorkerEnv();
+
+/// Lifecycle: load + init the plugin, listen, send `ready`, serve; on `restart`, SIGTERM,
+/// suicide confirmation or master loss: stop accepting, drain, shutdown the plugin, exit.
+/// Startup failures send `init_failed` with the reason and exit with ipc::kExitFatal.
+class Worker {
+ public:
+  explicit Worker(WorkerEnv env);
+  /// Runs until the worker is done; returns the process exit code.
+  int run();
+
+ private:
+  [[noreturn]] void failStartup(const std::string& why);
+  void handle(http::Request& req, http::Response& res);
+  void onFrame(ipc::Frame& f);
+  void onMasterGone(const std::string& reason);
+  void requestReplacement(const std::string& reason);
+  void beginDrain(const std::string& why);
+  [[noreturn]] void finish();
+  void sendHeartbeat();
+
+  WorkerEnv env_;
+  uv_loop_t* loop_;
+  ipc::Channel* channel_ = nullptr;  // destroyed with the process
+  plugin::LoadedPlugin plugin_;
+  void* pluginState_ = nullptr;
+  HostServices services_;
+  std::unique_ptr<http::Server> server_;
+  uv_timer_t heartbeat_{};
+  uv_timer_t deadline_{};
+  uv_signal_t sigterm_{};
+  uv_signal_t sigquit_{};
+  bool replacementAsked_ = false;
+  bool draining_ = false;
+  uint64_t handled_ = 0;
+};
+
+/// main() for a process started as a worker. Never returns to the caller's logic.
+int runWorker();
+
+}  // namespace hostd::worker

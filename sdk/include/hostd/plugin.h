@@ -1,0 +1,225 @@
+/*
+ * hostd/plugin.h -- the stable C ABI between hostd and a plugin (.so).
+ *
+ * This header is the only contract between the host and a plugin. A plugin never
+ * links against hostd: it exports one entry function, HOSTD_ENTRY_SYMBOL, that returns a
+ * static descriptor; the host hands the plugin a table of host functions (hostd_host_api)
+ * at init. Plain C (C99): usable from C, C++ or anything that speaks the C ABI.
+ *
+ * ABI VERSIONING POLICY
+ *   HOSTD_ABI_MAJOR  changes when anything already published changes meaning, size or
+ *                    order. The host refuses a plugin whose major differs from its own.
+ *   HOSTD_ABI_MINOR  changes when something is ADDED at the END of a struct (host API
+ *                    table or plugin descriptor). Existing members never move. A host
+ *                    loads plugins built against any minor of its major:
+ *                      - newer plugin on an older host: the plugin must check
+ *                        host->abi_minor (or host->size) before calling a newer member;
+ *                      - older plugin on a newer host: the host reads desc->size and
+ *                        treats descriptor members past that size as absent.
+ *   Every struct carries its own sizeof() in its first members, so either side can tell
+ *   what the other was built with.
+ *
+ * ABI CHANGELOG
+ *   1.0  first published ABI: descriptor (init/on_request/shutdown), host API with
+ *        request accessors, response writers (fixed and streaming), logging, plugin
+ *        config, worker id, timers, fatal.
+ *
+ * THREADING AND LIFETIME
+ *   Every callback into the plugin runs on the worker's single event-loop thread, and
+ *   every host function must be called from that thread. Never block in a callback:
+ *   a worker serves all its connections from one loop.
+ *   A worker process loads exactly one plugin; it is never unloaded while the process
+ *   runs (reload = a new worker process).
+ *
+ * ERRORS
+ *   Functions return HOSTD_OK (0) on success and a negative HOSTD_E* code on failure.
+ *   No exception, longjmp or C++ object ever crosses this boundary.
+ */
+#ifndef HOSTD_PLUGIN_H
+#define HOSTD_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** "HSTD": first member of every descriptor; anything else is not a hostd plugin. */
+#define HOSTD_PLUGIN_MAGIC 0x44545348u
+#define HOSTD_ABI_MAJOR 1
+#define HOSTD_ABI_MINOR 0
+
+/** The one symbol a plugin exports (see hostd_plugin_entry_fn). */
+#define HOSTD_ENTRY_SYMBOL "hostd_plugin_entry"
+
+#if defined(__GNUC__)
+#define HOSTD_EXPORT __attribute__((visibility("default")))
+#else
+#define HOSTD_EXPORT
+#endif
+
+/* Status codes. */
+#define HOSTD_OK 0
+#define HOSTD_ERROR (-1)       /**< generic failure; the plugin's message says more */
+#define HOSTD_EINVAL (-2)      /**< bad argument (e.g. CR/LF in a header, status out of range) */
+#define HOSTD_ESTATE (-3)      /**< wrong state (e.g. header after the head was sent, end twice) */
+#define HOSTD_ENOTFOUND (-4)   /**< no such header / config key */
+#define HOSTD_ECLOSED (-5)     /**< the client connection is gone; the data was discarded */
+
+/* Log levels for hostd_host_api.log. */
+#define HOSTD_LOG_ERROR 3
+#define HOSTD_LOG_WARNING 4
+#define HOSTD_LOG_INFO 6
+#define HOSTD_LOG_DEBUG 7
+
+/** A byte string that is NOT NUL-terminated. Borrowed: see each function for how long. */
+typedef struct hostd_str {
+  const char *data;
+  size_t len;
+} hostd_str;
+
+/** One request. Opaque; valid only during the on_request call that received it. */
+typedef struct hostd_request hostd_request;
+
+/**
+ * One response. Opaque; valid from on_request until the plugin calls res_end (inclusive).
+ * The handler may return before ending it and end it later from another loop callback
+ * (a timer, a completion): that is how a response is finished asynchronously. Requests
+ * pipelined behind it on the same connection wait, in order. If the client disconnects
+ * meanwhile, writes return HOSTD_ECLOSED and the handle stays valid until res_end.
+ * A response that is never ended leaks its connection.
+ */
+typedef struct hostd_response hostd_response;
+
+/**
+ * Host functions, passed to init. The table and every pointer in it stay valid for the
+ * life of the process. Members are only ever appended (see the versioning policy).
+ */
+typedef struct hostd_host_api {
+  uint32_t size;      /**< sizeof(hostd_host_api) as the host was built */
+  uint16_t abi_major; /**< the host's HOSTD_ABI_MAJOR */
+  uint16_t abi_minor; /**< the host's HOSTD_ABI_MINOR */
+
+  /* ---- request (1.0). Returned strings live as long as the request. ---- */
+  hostd_str (*req_method)(const hostd_request *req);  /**< "GET", "POST", ... */
+  hostd_str (*req_target)(const hostd_request *req);  /**< raw request-target: "/a/b?x=1" */
+  hostd_str (*req_path)(const hostd_request *req);    /**< target before '?': "/a/b" (not decoded) */
+  hostd_str (*req_query)(const hostd_request *req);   /**< target after '?': "x=1"; empty if none */
+  /** Header value by name, case-insensitive; first match. HOSTD_ENOTFOUND if absent. */
+  int (*req_header)(const hostd_request *req, const char *name, size_t name_len, hostd_str *value);
+  size_t (*req_header_count)(const hostd_request *req);
+  /** The i-th header as received (0-based). HOSTD_EINVAL if i is out of range. */
+  int (*req_header_at)(const hostd_request *req, size_t i, hostd_str *name, hostd_str *value);
+  /** The whole request body (de-chunked), at most [limits] max_body_bytes. */
+  hostd_str (*req_body)(const hostd_request *req);
+  /** Peer address as text, "127.0.0.1:51234" or "[::1]:51234". */
+  hostd_str (*req_remote_addr)(const hostd_request *req);
+
+  /* ---- response (1.0). Strings are copied before the call returns. ---- */
+  /** Status code 100..999 (default 200). HOSTD_ESTATE once the head was sent. */
+  int (*res_status)(hostd_response *res, int status);
+  /**
+   * Adds a header. HOSTD_EINVAL if name or value holds CR, LF or NUL (no header
+   * injection). Content-Length set here is trusted. "Connection: close" closes the
+   * connection after this response. Date and Server are added by the host.
+   */
+  int (*res_header)(hostd_response *res, const char *name, size_t name_len, const char *value,
+                    size_t value_len);
+  /**
+   * Streams a chunk of body. The first call sends the head: with the plugin's
+   * Content-Length if it set one, else chunked (HTTP/1.1) or close-delimited (HTTP/1.0).
+   */
+  int (*res_write)(hostd_response *res, const char *data, size_t len);
+  /**
+   * Finishes the response, with a last piece of body (may be empty). If nothing was
+   * written yet, Content-Length is set to len. After this call the handle is dead.
+   */
+  int (*res_end)(hostd_response *res, const char *data, size_t len);
+
+  /* ---- host services (1.0) ---- */
+  /** Writes one log line, tagged with the plugin, worker id and pid. */
+  void (*log)(int level, const char *msg, size_t len);
+  /**
+   * A value from this plugin's [plugin.<name>] config section (key case-insensitive).
+   * The string lives for the life of the process. HOSTD_ENOTFOUND if absent.
+   */
+  int (*config_get)(const char *key, size_t key_len, hostd_str *value);
+  /** This worker's slot id, 1..workers (stable across restarts of the slot). */
+  int (*worker_id)(void);
+  /**
+   * Starts a timer on the worker's loop: cb(arg) after delay_ms, then every repeat_ms
+   * if repeat_ms > 0. dtor(arg) (may be NULL) runs exactly once, when the timer is over
+   * (one-shot fired, cancelled, or worker shutdown). Returns an id > 0, or 0 on failure
+   * (dtor(arg) has then already run).
+   */
+  uint64_t (*timer_start)(uint64_t delay_ms, uint64_t repeat_ms, void (*cb)(void *arg), void *arg,
+                          void (*dtor)(void *arg));
+  /** Cancels a timer; HOSTD_ENOTFOUND if it is already over. */
+  int (*timer_cancel)(uint64_t id);
+  /**
+   * The plugin cannot go on: the worker logs msg, asks the master for a replacement
+   * ("suicide"), then stops accepting, drains and exits. Returns; does not abort.
+   */
+  void (*fatal)(const char *msg, size_t len);
+} hostd_host_api;
+
+/**
+ * init: called once per worker process, before it serves. `host` lives as long as the
+ * process. On success return HOSTD_OK and optionally set *state (passed back to every
+ * callback). On failure write a human-readable reason into err (NUL-terminated, at most
+ * err_size bytes) and return an error code: the worker exits with the "fatal" code and
+ * the master shows the message (and does not respawn in a loop).
+ */
+typedef int (*hostd_init_fn)(const hostd_host_api *host, void **state, char *err, size_t err_size);
+
+/**
+ * on_request: called for every request. Return HOSTD_OK after ending the response or
+ * arranging to end it later. Return an error (with a reason in err) if the handler
+ * failed: the client gets a 500 if nothing was sent yet, the error is logged, and the
+ * worker takes the suicide path (replacement first, then drain and exit).
+ */
+typedef int (*hostd_request_fn)(void *state, hostd_request *req, hostd_response *res, char *err,
+                                size_t err_size);
+
+/** shutdown: called once when the worker has drained, before it exits. May be NULL. */
+typedef void (*hostd_shutdown_fn)(void *state);
+
+/** What the entry function returns: static data, valid for the life of the process. */
+typedef struct hostd_plugin {
+  uint32_t magic;     /**< HOSTD_PLUGIN_MAGIC */
+  uint32_t size;      /**< sizeof(hostd_plugin) as the plugin was built */
+  uint16_t abi_major; /**< HOSTD_ABI_MAJOR the plugin was built with */
+  uint16_t abi_minor; /**< HOSTD_ABI_MINOR the plugin was built with */
+  const char *name;    /**< short name, [a-z0-9_-]+; selects the [plugin.<name>] section */
+  const char *version; /**< the plugin's own version, free text ("1.0.0") */
+  hostd_init_fn init;          /**< may be NULL */
+  hostd_request_fn on_request; /**< required */
+  hostd_shutdown_fn shutdown;  /**< may be NULL */
+} hostd_plugin;
+
+/**
+ * The entry point, exported as HOSTD_ENTRY_SYMBOL. Receives the host's ABI version so a
+ * plugin could adapt; returns its static descriptor (never NULL for a working plugin).
+ */
+typedef const hostd_plugin *(*hostd_plugin_entry_fn)(uint16_t host_abi_major, uint16_t host_abi_minor);
+
+/**
+ * Declares the entry point of a C plugin:
+ *   static const hostd_plugin desc = { HOSTD_PLUGIN_MAGIC, sizeof(hostd_plugin),
+ *     HOSTD_ABI_MAJOR, HOSTD_ABI_MINOR, "name", "1.0", my_init, my_request, NULL };
+ *   HOSTD_DECLARE_ENTRY(desc)
+ */
+#define HOSTD_DECLARE_ENTRY(descriptor)                                                         \
+  HOSTD_EXPORT const hostd_plugin *hostd_plugin_entry(uint16_t host_abi_major,                 \
+                                                      uint16_t host_abi_minor) {               \
+    (void)host_abi_major;                                                                       \
+    (void)host_abi_minor;                                                                       \
+    return &(descriptor);                                                                       \
+  }
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* HOSTD_PLUGIN_H */

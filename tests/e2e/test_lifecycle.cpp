@@ -1,0 +1,176 @@
+// Worker lifecycle end to end: crash, suicide, hung, recycling, shutdown, orphans.
+#include "harness.h"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <future>
+#include <set>
+#include <thread>
+
+using namespace hostd::test;
+using namespace std::chrono_literals;
+
+namespace {
+bool contains(const std::vector<pid_t>& v, pid_t p) { return std::find(v.begin(), v.end(), p) != v.end(); }
+
+/// Position of the first log line containing needle, npos if none.
+size_t logPos(const std::string& out, const std::string& needle) { return out.find(needle); }
+}  // namespace
+
+TEST_CASE("kill -9 of a worker: replaced within 2 s, requests keep succeeding", "[e2e][lifecycle]") {
+  HostdProcess h(testConfig("testplug", 2));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  std::vector<pid_t> before = h.workerPids();
+  REQUIRE(before.size() == 2);
+  pid_t victim = before[0];
+  REQUIRE(::kill(victim, SIGKILL) == 0);
+
+  auto killedAt = std::chrono::steady_clock::now();
+  bool replaced = waitUntil([&] {
+    std::vector<pid_t> now = h.workerPids();
+    return now.size() == 2 && !contains(now, victim);
+  }, 2s);
+  CHECK(replaced);
+  CHECK(std::chrono::steady_clock::now() - killedAt < 2s);
+  CHECK(h.waitForLog("signal 9", 2s));
+  CHECK(h.waitForLogCount("[H0104]", 3, 2s));  // the replacement reported ready
+  for (int i = 0; i < 20; ++i) {
+    auto r = httpGet(port, "/");
+    REQUIRE(r);
+    CHECK(r->status == 200);
+  }
+}
+
+TEST_CASE("an exception in a handler: 500, replacement started before the old worker exits",
+          "[e2e][lifecycle]") {
+  HostdProcess h(testConfig("testplug", 1));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  pid_t old = h.workerPids().at(0);
+
+  auto r = httpGet(port, "/throw");
+  REQUIRE(r);
+  CHECK(r->status == 500);
+  CHECK(h.waitForLog("boom from /throw"));
+  REQUIRE(h.waitForLog("[H0109] worker 1 (pid " + std::to_string(old) + ")", 10s));
+  std::string out = h.output();
+  size_t suicide = logPos(out, "[H0106]");
+  size_t secondStart = out.find("[H0103]", logPos(out, "[H0103]") + 1);
+  size_t replacementReady = out.find("[H0104]", logPos(out, "[H0104]") + 1);
+  size_t oldExit = logPos(out, "[H0109] worker 1 (pid " + std::to_string(old) + ")");
+  INFO(out);
+  REQUIRE(suicide != std::string::npos);
+  REQUIRE(secondStart != std::string::npos);
+  REQUIRE(replacementReady != std::string::npos);
+  CHECK(suicide < secondStart);
+  CHECK(secondStart < oldExit);
+  CHECK(replacementReady < oldExit);
+  CHECK_FALSE(processAlive(old));
+  auto after = httpGet(port, "/pid");
+  REQUIRE(after);
+  CHECK(after->status == 200);
+  CHECK(after->body != std::to_string(old));
+}
+
+TEST_CASE("SIGTERM with a slow request in flight: it completes, the master exits 0", "[e2e][lifecycle]") {
+  HostdProcess h(testConfig("testplug", 2));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  auto slow = std::async(std::launch::async, [port] { return httpGet(port, "/slow?ms=1500", 10s); });
+  // The request is in a worker once it is counted as an open connection; poll the log-free
+  // way: give the connect a moment by waiting for the TCP handshake via a second request.
+  REQUIRE(waitUntil([&] { return httpGet(port, "/").has_value(); }, 2s));
+  std::this_thread::sleep_for(200ms);  // let the slow request reach its handler (no observable signal)
+  REQUIRE(h.signal(SIGTERM) == 0);
+  auto r = slow.get();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->body == "slow done\n");
+  auto code = h.waitExit(10s);
+  INFO(h.output());
+  REQUIRE(code);
+  CHECK(*code == 0);
+  CHECK(h.waitForLog("[H0119]", 1s));
+}
+
+TEST_CASE("SIGQUIT stops at once", "[e2e][lifecycle]") {
+  HostdProcess h(testConfig("testplug", 2));
+  h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  std::vector<pid_t> workers = h.workerPids();
+  REQUIRE(h.signal(SIGQUIT) == 0);
+  auto code = h.waitExit(3s);
+  REQUIRE(code);
+  CHECK(*code == 0);
+  for (pid_t w : workers) CHECK(waitUntil([&] { return !processAlive(w); }, 2s));
+}
+
+TEST_CASE("master killed with SIGKILL: no worker is left after 2 s", "[e2e][lifecycle]") {
+  HostdProcess h(testConfig("testplug", 2));
+  h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  std::vector<pid_t> workers = h.workerPids();
+  REQUIRE(workers.size() == 2);
+  REQUIRE(h.signal(SIGKILL) == 0);
+  h.waitExit(2s);
+  bool allGone = waitUntil([&] {
+    return std::none_of(workers.begin(), workers.end(), [](pid_t w) { return processAlive(w); });
+  }, 2s);
+  CHECK(allGone);
+}
+
+TEST_CASE("a hung worker is killed after heartbeat_timeout and replaced; others keep serving",
+          "[e2e][lifecycle]") {
+  HostdProcess h(testConfig("testplug", 2, "[cluster]\nheartbeat_timeout = 2\n"));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  // One connection spins its worker forever; the client gives up quickly.
+  auto spin = std::async(std::launch::async, [port] { return httpGet(port, "/spin", 1s); });
+  spin.wait();
+  auto start = std::chrono::steady_clock::now();
+  CHECK(h.waitForLog("hung: no heartbeat", 6s));
+  CHECK(h.waitForLogCount("[H0104]", 3, 4s));
+  CHECK(std::chrono::steady_clock::now() - start < 6s);
+  for (int i = 0; i < 10; ++i) {
+    auto r = httpGet(port, "/");
+    REQUIRE(r);
+    CHECK(r->status == 200);
+  }
+}
+
+TEST_CASE("max_requests recycles a worker without failing a request", "[e2e][lifecycle]") {
+  HostdProcess h(testConfig("testplug", 1, "[cluster]\nmax_requests = 5\n"));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  std::set<std::string> pids;
+  for (int i = 0; i < 12; ++i) {
+    auto r = httpGet(port, "/pid");
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    pids.insert(r->body);
+  }
+  CHECK(pids.size() >= 2);
+  CHECK(h.countLog("served max_requests") >= 1);
+}
+
+TEST_CASE("a crash loop is bounded by restart_limit and the master stays responsive", "[e2e][lifecycle]") {
+  HostdProcess h(testConfig("testplug", 1, "[cluster]\nrestart_limit = 2\nrestart_window = 60\n"));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  for (int crash = 1; crash <= 3; ++crash) {
+    REQUIRE(waitUntil([&] { return h.workerPids().size() == 1; }, 3s));
+    REQUIRE(h.waitForLogCount("[H0104]", size_t(crash), 5s));
+    httpGet(port, "/crash", 2s);
+    REQUIRE(h.waitForLogCount("signal 11", size_t(crash), 5s));
+  }
+  CHECK(h.waitForLog("[H0114] giving up on worker slot 1", 3s));
+  CHECK(h.countLog("[H0103]") == 3);
+  REQUIRE(h.signal(SIGTERM) == 0);
+  auto code = h.waitExit(5s);
+  REQUIRE(code);
+  CHECK(*code == 0);
+}

@@ -1,0 +1,171 @@
+#include "config/config.h"
+
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <unistd.h>
+
+using namespace hostd::config;
+
+namespace {
+Config parse(const std::string& text, unsigned cpus = 4) { return parseConfig(text, "/etc/hostd/server.ini", cpus); }
+
+/// The error text for a config that must be refused.
+std::string refusal(const std::string& text) {
+  try {
+    parse(text);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  FAIL("config was accepted: " << text);
+  return {};
+}
+}  // namespace
+
+TEST_CASE("an empty config has every default", "[config]") {
+  Config c = parse("", 3);
+  CHECK(c.listen.toString() == "127.0.0.1:8080");
+  CHECK(c.workers == 3);
+  CHECK(c.scheduling == Scheduling::Shared);
+  CHECK(c.graceful_timeout == 5);
+  CHECK(c.plugins_dir == "/etc/hostd/plugins");
+  CHECK(c.handler == "hello");
+  CHECK(c.pluginPath() == "/etc/hostd/plugins/hello.so");
+  CHECK_FALSE(c.watch);
+  CHECK(c.restart_limit == 10);
+  CHECK(c.restart_window == 60);
+  CHECK(c.heartbeat_timeout == 10);
+  CHECK(c.max_requests == 0);
+  CHECK(c.max_header_bytes == 8192);
+  CHECK(c.max_body_bytes == 1048576);
+  CHECK(c.header_timeout == 10);
+  CHECK(c.keepalive_timeout == 5);
+  CHECK(c.log_level == "information");
+}
+
+TEST_CASE("every key is read; comments of both kinds and inline comments are ignored", "[config]") {
+  Config c = parse(R"(
+# a hash comment
+; a semicolon comment
+[server]
+listen = [::1]:9090          ; inline comment
+WORKERS = 3                  # inline hash comment
+scheduling = shared
+graceful_timeout = 7
+[plugins]
+dir = /opt/plugins
+handler = my-plugin_2
+watch = yes
+[cluster]
+restart_limit = 4
+restart_window = 30
+heartbeat_timeout = 3
+max_requests = 1000
+[limits]
+max_header_bytes = 4096
+max_body_bytes = 0
+header_timeout = 2
+keepalive_timeout = 1
+[log]
+level = debug
+[plugin.my-plugin_2]
+Greeting = Hello World ; with a comment
+path = /a;b#c
+)");
+  CHECK(c.listen.ipv6);
+  CHECK(c.listen.host == "::1");
+  CHECK(c.listen.toString() == "[::1]:9090");
+  CHECK(c.workers == 3);
+  CHECK(c.graceful_timeout == 7);
+  CHECK(c.pluginPath() == "/opt/plugins/my-plugin_2.so");
+  CHECK(c.watch);
+  CHECK(c.restart_limit == 4);
+  CHECK(c.restart_window == 30);
+  CHECK(c.heartbeat_timeout == 3);
+  CHECK(c.max_requests == 1000);
+  CHECK(c.max_header_bytes == 4096);
+  CHECK(c.max_body_bytes == 0);
+  CHECK(c.header_timeout == 2);
+  CHECK(c.keepalive_timeout == 1);
+  CHECK(c.log_level == "debug");
+  const auto* s = c.pluginSection("my-plugin_2");
+  REQUIRE(s);
+  CHECK(s->at("greeting") == "Hello World");
+  CHECK(s->at("path") == "/a;b#c");  // no whitespace before ';' / '#': part of the value
+}
+
+TEST_CASE("relative plugin dirs are relative to the config file's folder", "[config]") {
+  CHECK(parseConfig("[plugins]\ndir = ../build/plugins\n", "/src/hostd/conf/server.ini", 1).plugins_dir ==
+        "/src/hostd/build/plugins");
+  CHECK(parseConfig("[plugins]\ndir = p\n", "/x/y.ini", 1).plugins_dir == "/x/p");
+}
+
+TEST_CASE("port 0 means any free port", "[config]") {
+  CHECK(parse("[server]\nlisten = 127.0.0.1:0\n").listen.port == 0);
+  CHECK(parse("[server]\nlisten = localhost:80\n").listen.host == "localhost");
+}
+
+TEST_CASE("each bad input names file, line, [section] key and what was expected", "[config]") {
+  struct Case {
+    std::string text;
+    std::vector<std::string> expect;
+  };
+  std::vector<Case> cases = {
+      {"[server]\nwrokers = 2\n", {"server.ini:2", "unknown key \"wrokers\" in [server]", "workers"}},
+      {"[srever]\nworkers = 2\n", {"server.ini:2", "unknown section [srever]"}},
+      {"workers = 2\n", {"server.ini:1", "outside any section"}},
+      {"[server]\nworkers = 0\n", {"[server] workers = \"0\"", "\"auto\" or a whole number from 1 to 1024"}},
+      {"[server]\nworkers = abc\n", {"[server] workers = \"abc\"", "auto"}},
+      {"[server]\nworkers = -1\n", {"[server] workers = \"-1\""}},
+      {"[server]\nworkers = 99999\n", {"[server] workers = \"99999\""}},
+      {"[server]\nworkers = 4x\n", {"[server] workers = \"4x\""}},
+      {"[server]\nlisten = 127.0.0.1\n", {"[server] listen = \"127.0.0.1\"", "host:port"}},
+      {"[server]\nlisten = 127.0.0.1:70000\n", {"[server] listen", "65535"}},
+      {"[server]\nlisten = [::1:8080\n", {"[server] listen = \"[::1:8080\""}},
+      {"[server]\nlisten = :8080\n", {"[server] listen = \":8080\""}},
+      {"[server]\nlisten = ::1:8080\n", {"[server] listen = \"::1:8080\""}},
+      {"[server]\nscheduling = bogus\n", {"[server] scheduling = \"bogus\"", "shared, round_robin or reuseport"}},
+      {"[server]\nscheduling = round_robin\n", {"[server] scheduling", "not implemented yet"}},
+      {"[server]\ngraceful_timeout = 0\n", {"[server] graceful_timeout = \"0\"", "from 1 to 3600"}},
+      {"[plugins]\nwatch = maybe\n", {"[plugins] watch = \"maybe\"", "true or false"}},
+      {"[plugins]\nhandler = ../etc/passwd\n", {"[plugins] handler", "[A-Za-z0-9_-]"}},
+      {"[limits]\nmax_body_bytes = -5\n", {"[limits] max_body_bytes = \"-5\""}},
+      {"[limits]\nmax_header_bytes = 10\n", {"[limits] max_header_bytes = \"10\"", "from 256"}},
+      {"[log]\nlevel = loud\n", {"[log] level = \"loud\"", "information"}},
+      {"[server]\nworkers\n", {"server.ini:2", "key = value"}},
+      {"[server\nworkers = 1\n", {"server.ini:1", "closing ']'"}},
+  };
+  for (const Case& c : cases) {
+    std::string msg = refusal(c.text);
+    INFO(c.text << " -> " << msg);
+    CHECK_THAT(msg, Catch::StartsWith("/etc/hostd/server.ini"));
+    for (const std::string& e : c.expect) CHECK_THAT(msg, Catch::Contains(e));
+  }
+}
+
+TEST_CASE("loadConfig: missing file and missing plugin are named", "[config]") {
+  CHECK_THROWS_WITH(loadConfig("/nonexistent/dir/server.ini"), Catch::Contains("/nonexistent/dir/server.ini"));
+  char dir[] = "/tmp/hostd-config-XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  std::string path = std::string(dir) + "/server.ini";
+  std::ofstream(path) << "[plugins]\ndir = plugins\nhandler = nothere\n";
+  CHECK_THROWS_WITH(loadConfig(path), Catch::Contains("[plugins] handler") &&
+                                          Catch::Contains(std::string(dir) + "/plugins/nothere.so"));
+  std::remove(path.c_str());
+  rmdir(dir);
+}
+
+TEST_CASE("toJson / fromJson round-trip", "[config]") {
+  Config c = parse("[server]\nlisten = [::1]:0\nworkers = 7\n[cluster]\nmax_requests = 123456789012\n"
+                   "[plugin.x]\nk = v w\n");
+  Config d = fromJson(toJson(c));
+  CHECK(d.listen.toString() == c.listen.toString());
+  CHECK(d.listen.ipv6);
+  CHECK(d.workers == 7);
+  CHECK(d.max_requests == 123456789012ull);
+  CHECK(d.plugins_dir == c.plugins_dir);
+  CHECK(d.pluginSection("x")->at("k") == "v w");
+  CHECK(d.file == c.file);
+  CHECK_THROWS_AS(fromJson("{not json"), ConfigError);
+}
