@@ -57,8 +57,13 @@ bool Connection::draining() const { return server_.draining(); }
 bool Connection::idle() const { return !inMessage_ && !responsePending_ && !writing_ && out_.empty(); }
 
 void Connection::drain() {
-  if (idle()) close();
-  // Otherwise the response being produced carries Connection: close (Server::draining()).
+  // Not closed at once: a request may already be on its way (a just-accepted connection
+  // whose bytes were not read yet, or a keep-alive client sending its next request).
+  // What arrives within the grace period is answered with Connection: close; the sweep
+  // closes the connection if nothing does. Busy connections close after their response.
+  if (!idle()) return;
+  uint64_t grace = uv_now(server_.loop()) + kDrainGraceMs;
+  if (deadline_ == 0 || deadline_ > grace) deadline_ = grace;
 }
 
 void Connection::close() {
@@ -327,7 +332,6 @@ void Connection::flush() {
   if (closing_ || writing_) return;
   if (out_.empty()) {
     if (closeAfterWrite_ && !responsePending_) close();
-    else if (!responsePending_ && !inMessage_ && server_.draining()) close();
     else if (!responsePending_ && !inMessage_ && deadline_ == 0)
       deadline_ = uv_now(server_.loop()) + server_.limits().keepalive_timeout_s * 1000ull;
     return;

@@ -30,8 +30,10 @@ class Connection {
   void close();
   /// True when nothing is being received, handled or written (drain closes these).
   bool idle() const;
-  /// Drain: close now if idle, else after the current response.
+  /// Drain: an idle connection gets kDrainGraceMs for a request already on its way,
+  /// a busy one closes after its current response.
   void drain();
+  static constexpr uint64_t kDrainGraceMs = 500;
   uint64_t deadline() const { return deadline_; }
   bool busy() const { return responsePending_; }
 

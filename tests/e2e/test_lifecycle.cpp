@@ -81,10 +81,7 @@ TEST_CASE("SIGTERM with a slow request in flight: it completes, the master exits
   uint16_t port = h.port();
   REQUIRE(h.waitForLog("[H0105]"));
   auto slow = std::async(std::launch::async, [port] { return httpGet(port, "/slow?ms=1500", 10s); });
-  // The request is in a worker once it is counted as an open connection; poll the log-free
-  // way: give the connect a moment by waiting for the TCP handshake via a second request.
-  REQUIRE(waitUntil([&] { return httpGet(port, "/").has_value(); }, 2s));
-  std::this_thread::sleep_for(200ms);  // let the slow request reach its handler (no observable signal)
+  REQUIRE(h.waitForLog("slow request started", 5s));  // it is in a handler now
   REQUIRE(h.signal(SIGTERM) == 0);
   auto r = slow.get();
   REQUIRE(r);
@@ -146,15 +143,24 @@ TEST_CASE("max_requests recycles a worker without failing a request", "[e2e][lif
   HostdProcess h(testConfig("testplug", 1, "[cluster]\nmax_requests = 5\n"));
   uint16_t port = h.port();
   REQUIRE(h.waitForLog("[H0105]"));
-  std::set<std::string> pids;
-  for (int i = 0; i < 12; ++i) {
+  std::string first = httpGet(port, "/pid").value().body;
+  // Keep requesting through the whole handover: replacement ready, old worker drained.
+  std::set<std::string> pids{first};
+  const std::string oldExit = "[H0109] worker 1 (pid " + first + ") exited with code 0";
+  int served = 1;
+  bool recycled = waitUntil([&] {
     auto r = httpGet(port, "/pid");
     REQUIRE(r);
     CHECK(r->status == 200);
     pids.insert(r->body);
-  }
-  CHECK(pids.size() >= 2);
-  CHECK(h.countLog("served max_requests") >= 1);
+    ++served;
+    return h.countLog(oldExit) == 1 && pids.size() >= 2;
+  }, 10s, 1ms);
+  INFO(h.output());
+  CHECK(recycled);
+  CHECK(served >= 6);
+  CHECK(h.countLog("served max_requests = 5") >= 1);
+  CHECK_FALSE(processAlive(pid_t(std::stoi(first))));
 }
 
 TEST_CASE("a crash loop is bounded by restart_limit and the master stays responsive", "[e2e][lifecycle]") {

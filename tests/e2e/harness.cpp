@@ -1,0 +1,395 @@
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace hostd::test {
+namespace {
+using Clock = std::chrono::steady_clock;
+
+/// fork+exec of hostd in its own process group with stdout+stderr into a pipe.
+pid_t launch(const std::vector<std::string>& args, int* outFd) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+  pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    setpgid(0, 0);
+    dup2(p[1], 1);
+    dup2(p[1], 2);
+    int devnull = open("/dev/null", O_RDONLY);
+    dup2(devnull, 0);
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(HOSTD_BINARY));
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(HOSTD_BINARY, argv.data());
+    _exit(127);
+  }
+  setpgid(pid, pid);  // both sides: no race with the first kill(-pid)
+  close(p[1]);
+  *outFd = p[0];
+  return pid;
+}
+
+int decodeStatus(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
+
+std::string lower(std::string s) {
+  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+/// "pid (comm) S ppid ..." -> state and ppid; false if the process is gone.
+bool readStat(pid_t pid, char* state, pid_t* ppid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string s;
+  if (!std::getline(f, s)) return false;
+  size_t close = s.rfind(')');
+  if (close == std::string::npos || close + 4 > s.size()) return false;
+  std::istringstream rest(s.substr(close + 2));
+  rest >> *state >> *ppid;
+  return true;
+}
+}  // namespace
+
+// ---- TempDir ----
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/hostd-e2e-XXXXXX";
+  if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::string TempDir::write(const std::string& name, const std::string& content) {
+  std::string p = path_ + "/" + name;
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << content;
+  return p;
+}
+
+std::string testConfig(const std::string& handler, unsigned workers, const std::string& extra) {
+  return "[server]\nlisten = 127.0.0.1:0\nworkers = " + std::to_string(workers) +
+         "\ngraceful_timeout = 3\n"
+         "[plugins]\ndir = " HOSTD_TEST_PLUGIN_DIR "\nhandler = " + handler +
+         "\n[limits]\nheader_timeout = 2\nkeepalive_timeout = 2\n" + extra;
+}
+
+// ---- HostdProcess ----
+
+HostdProcess::HostdProcess(const std::string& ini, std::vector<std::string> extraArgs) {
+  std::vector<std::string> args = std::move(extraArgs);
+  if (std::find(args.begin(), args.end(), "-c") == args.end()) {
+    configPath_ = dir_.write("server.ini", ini);
+    args.insert(args.begin(), {"-c", configPath_});
+  }
+  int fd = -1;
+  pid_ = launch(args, &fd);
+  reader_ = std::thread([this, fd] { readLoop(fd); });
+}
+
+void HostdProcess::readLoop(int fd) {
+  char buf[4096];
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stop_) break;
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    std::lock_guard<std::mutex> lock(mu_);
+    out_.append(buf, size_t(n));
+    cv_.notify_all();
+  }
+  close(fd);
+}
+
+HostdProcess::~HostdProcess() {
+  kill(-pid_, SIGKILL);  // master and every worker: one process group
+  if (!exit_) {
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  reader_.join();
+}
+
+bool HostdProcess::waitForLog(const std::string& needle, Ms timeout, std::string* line) {
+  std::unique_lock<std::mutex> lock(mu_);
+  size_t pos = std::string::npos;
+  bool found = cv_.wait_for(lock, timeout, [&] { return (pos = out_.find(needle)) != std::string::npos; });
+  if (found && line) {
+    size_t b = out_.rfind('\n', pos);
+    b = b == std::string::npos ? 0 : b + 1;
+    *line = out_.substr(b, out_.find('\n', pos) - b);
+  }
+  return found;
+}
+
+bool HostdProcess::waitForLogCount(const std::string& needle, size_t n, Ms timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] {
+    size_t count = 0;
+    for (size_t p = out_.find(needle); p != std::string::npos; p = out_.find(needle, p + 1)) ++count;
+    return count >= n;
+  });
+}
+
+size_t HostdProcess::countLog(const std::string& needle) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t count = 0;
+  for (size_t p = out_.find(needle); p != std::string::npos; p = out_.find(needle, p + 1)) ++count;
+  return count;
+}
+
+std::string HostdProcess::output() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return out_;
+}
+
+uint16_t HostdProcess::port() {
+  std::string line;
+  if (!waitForLog(" listening on ", Ms(10000), &line))
+    throw std::runtime_error("hostd did not report its port; output:\n" + output());
+  size_t at = line.find(" listening on ") + 14;
+  std::string addr = line.substr(at, line.find(' ', at) - at);
+  return uint16_t(std::stoi(addr.substr(addr.rfind(':') + 1)));
+}
+
+std::vector<pid_t> HostdProcess::workerPids() const {
+  std::vector<pid_t> out;
+  DIR* d = opendir("/proc");
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    pid_t pid = pid_t(std::atoi(e->d_name));
+    if (pid <= 0) continue;
+    char state = 0;
+    pid_t ppid = 0;
+    if (readStat(pid, &state, &ppid) && ppid == pid_ && state != 'Z') out.push_back(pid);
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool HostdProcess::waitForWorkerCount(size_t n, Ms timeout) {
+  return waitUntil([&] { return workerPids().size() == n; }, timeout);
+}
+
+int HostdProcess::signal(int sig) { return kill(pid_, sig); }
+
+std::optional<int> HostdProcess::waitExit(Ms timeout) {
+  if (exit_) return exit_;
+  waitUntil([&] {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) exit_ = decodeStatus(status);
+    return exit_.has_value();
+  }, timeout, Ms(10));
+  return exit_;
+}
+
+// ---- one-shot runs ----
+
+RunResult runHostd(const std::vector<std::string>& args, Ms timeout) {
+  int fd = -1;
+  pid_t pid = launch(args, &fd);
+  std::string out;
+  auto deadline = Clock::now() + timeout;
+  char buf[4096];
+  bool timedOut = false;
+  for (;;) {
+    auto left = std::chrono::duration_cast<Ms>(deadline - Clock::now()).count();
+    if (left <= 0) {
+      timedOut = true;
+      break;
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, int(std::min<long long>(left, 100))) <= 0) continue;
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;  // every writer (hostd and anything it started) is gone
+    out.append(buf, size_t(n));
+  }
+  close(fd);
+  if (timedOut) kill(-pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  kill(-pid, SIGKILL);  // nothing of it may outlive the run
+  return RunResult{timedOut ? -1 : decodeStatus(status), out};
+}
+
+bool processAlive(pid_t pid) {
+  char state = 0;
+  pid_t ppid = 0;
+  return readStat(pid, &state, &ppid) && state != 'Z' && state != 'X';
+}
+
+bool waitUntil(const std::function<bool()>& cond, Ms timeout, Ms step) {
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    if (cond()) return true;
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(step);
+  }
+}
+
+std::vector<std::string> listFds(pid_t pid) {
+  std::vector<std::string> out;
+  std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* d = opendir(dir.c_str());
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    char buf[256];
+    ssize_t n = readlink((dir + "/" + e->d_name).c_str(), buf, sizeof buf - 1);
+    if (n > 0) out.emplace_back(buf, size_t(n));
+  }
+  closedir(d);
+  return out;
+}
+
+// ---- HTTP ----
+
+RawConn::RawConn(uint16_t port) {
+  fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd_ < 0 || connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    if (fd_ >= 0) close(fd_);
+    throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port) + ": " + std::strerror(errno));
+  }
+  timeval tv{5, 0};
+  setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+RawConn::~RawConn() {
+  if (fd_ >= 0) close(fd_);
+}
+
+bool RawConn::send(const std::string& bytes) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    done += size_t(n);
+  }
+  return true;
+}
+
+bool RawConn::fill(Clock::time_point deadline) {
+  if (eof_) return false;
+  auto left = std::chrono::duration_cast<Ms>(deadline - Clock::now()).count();
+  if (left <= 0) return false;
+  pollfd p{fd_, POLLIN, 0};
+  if (poll(&p, 1, int(left)) <= 0) return false;
+  char buf[16384];
+  ssize_t n = recv(fd_, buf, sizeof buf, 0);
+  if (n <= 0) {
+    eof_ = true;
+    return false;
+  }
+  buf_.append(buf, size_t(n));
+  return true;
+}
+
+std::optional<HttpResponse> RawConn::readResponse(Ms timeout) {
+  auto deadline = Clock::now() + timeout;
+  size_t headEnd;
+  while ((headEnd = buf_.find("\r\n\r\n")) == std::string::npos)
+    if (!fill(deadline)) return std::nullopt;
+  HttpResponse r;
+  std::istringstream head(buf_.substr(0, headEnd));
+  std::string line;
+  std::getline(head, line);
+  if (line.rfind("HTTP/1.", 0) != 0 || line.size() < 12) return std::nullopt;
+  r.status = std::atoi(line.c_str() + 9);
+  while (std::getline(head, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    size_t v = line.find_first_not_of(' ', colon + 1);
+    r.headers[lower(line.substr(0, colon))] = v == std::string::npos ? "" : line.substr(v);
+  }
+  buf_.erase(0, headEnd + 4);
+  if (r.status < 200 || r.status == 204 || r.status == 304) return r;
+  if (lower(r.headers["transfer-encoding"]) == "chunked") {
+    for (;;) {
+      size_t eol;
+      while ((eol = buf_.find("\r\n")) == std::string::npos)
+        if (!fill(deadline)) return std::nullopt;
+      size_t size = std::stoul(buf_.substr(0, eol), nullptr, 16);
+      while (buf_.size() < eol + 2 + size + 2)
+        if (!fill(deadline)) return std::nullopt;
+      r.body += buf_.substr(eol + 2, size);
+      buf_.erase(0, eol + 2 + size + 2);
+      if (size == 0) return r;
+    }
+  }
+  if (r.headers.count("content-length")) {
+    size_t len = std::stoul(r.headers["content-length"]);
+    while (buf_.size() < len)
+      if (!fill(deadline)) return std::nullopt;
+    r.body = buf_.substr(0, len);
+    buf_.erase(0, len);
+    return r;
+  }
+  while (fill(deadline)) {
+  }
+  if (!eof_) return std::nullopt;
+  r.body.swap(buf_);
+  return r;
+}
+
+std::string RawConn::readUntilClose(Ms timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (fill(deadline)) {
+  }
+  std::string all;
+  all.swap(buf_);
+  return all;
+}
+
+std::optional<HttpResponse> httpRequest(uint16_t port, const std::string& method, const std::string& target,
+                                        const std::string& body, Ms timeout) {
+  try {
+    RawConn c(port);
+    std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+    if (!body.empty() || method == "POST" || method == "PUT") req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    req += "\r\n" + body;
+    if (!c.send(req)) return std::nullopt;
+    return c.readResponse(timeout);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::optional<HttpResponse> httpGet(uint16_t port, const std::string& target, Ms timeout) {
+  return httpRequest(port, "GET", target, "", timeout);
+}
+
+}  // namespace hostd::test

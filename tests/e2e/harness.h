@@ -1,0 +1,122 @@
+// End-to-end test harness: a real hostd process on loopback, its log, raw HTTP clients.
+// Every wait is bounded; every process started here is killed and reaped by its owner.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace hostd::test {
+
+using Ms = std::chrono::milliseconds;
+
+/// A fresh directory under /tmp, removed with everything in it.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  /// Writes a file in the directory; returns its full path.
+  std::string write(const std::string& name, const std::string& content);
+
+ private:
+  std::string path_;
+};
+
+/// Usual test settings: 127.0.0.1 port 0, test plugins dir, short timeouts; `extra` is
+/// appended verbatim (more sections).
+std::string testConfig(const std::string& handler = "testplug", unsigned workers = 2, const std::string& extra = "");
+
+/// A running `hostd -c <tmp>/server.ini` in its own process group, output captured.
+class HostdProcess {
+ public:
+  explicit HostdProcess(const std::string& ini, std::vector<std::string> extraArgs = {});
+  ~HostdProcess();  ///< SIGKILLs the whole process group (master and workers), reaps
+  HostdProcess(const HostdProcess&) = delete;
+  HostdProcess& operator=(const HostdProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  const std::string& configPath() const { return configPath_; }
+  TempDir& dir() { return dir_; }
+  /// Waits until a line of output contains needle.
+  bool waitForLog(const std::string& needle, Ms timeout = Ms(10000), std::string* line = nullptr);
+  /// Waits until needle occurred at least n times.
+  bool waitForLogCount(const std::string& needle, size_t n, Ms timeout);
+  size_t countLog(const std::string& needle) const;
+  std::string output() const;
+  /// The port of the "listening on HOST:PORT" line (waits up to 10 s; throws on timeout).
+  uint16_t port();
+  /// Live (non-zombie) direct children of the master.
+  std::vector<pid_t> workerPids() const;
+  bool waitForWorkerCount(size_t n, Ms timeout);
+  int signal(int sig);
+  /// Exit code, or 128+signal; nullopt on timeout.
+  std::optional<int> waitExit(Ms timeout);
+
+ private:
+  void readLoop(int fd);
+  TempDir dir_;
+  std::string configPath_;
+  pid_t pid_ = -1;
+  std::optional<int> exit_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::string out_;
+  bool stop_ = false;
+  std::thread reader_;
+};
+
+struct RunResult {
+  int exitCode;  ///< exit code or 128+signal; -1 if it had to be killed on timeout
+  std::string output;
+};
+/// Runs HOSTD_BINARY with args to completion, bounded.
+RunResult runHostd(const std::vector<std::string>& args, Ms timeout = Ms(20000));
+
+bool processAlive(pid_t pid);
+bool waitUntil(const std::function<bool()>& cond, Ms timeout, Ms step = Ms(20));
+/// readlink of every /proc/<pid>/fd entry.
+std::vector<std::string> listFds(pid_t pid);
+
+struct HttpResponse {
+  int status = 0;
+  std::map<std::string, std::string> headers;  ///< lower-case names
+  std::string body;
+};
+
+/// One request on a fresh connection with "Connection: close".
+std::optional<HttpResponse> httpRequest(uint16_t port, const std::string& method, const std::string& target,
+                                        const std::string& body = "", Ms timeout = Ms(5000));
+std::optional<HttpResponse> httpGet(uint16_t port, const std::string& target, Ms timeout = Ms(5000));
+
+/// A raw client connection to 127.0.0.1:port.
+class RawConn {
+ public:
+  explicit RawConn(uint16_t port);  ///< throws std::runtime_error if it cannot connect
+  ~RawConn();
+  RawConn(const RawConn&) = delete;
+  RawConn& operator=(const RawConn&) = delete;
+  bool send(const std::string& bytes);
+  /// One full response (Content-Length, chunked - decoded - or until close; 1xx alone).
+  std::optional<HttpResponse> readResponse(Ms timeout = Ms(5000));
+  /// Everything until the peer closes (or the timeout); closed() tells which.
+  std::string readUntilClose(Ms timeout = Ms(5000));
+  bool closed() const { return eof_; }
+
+ private:
+  bool fill(std::chrono::steady_clock::time_point deadline);
+  int fd_ = -1;
+  std::string buf_;
+  bool eof_ = false;
+};
+
+}  // namespace hostd::test

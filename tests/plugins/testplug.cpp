@@ -1,0 +1,62 @@
+// The test plugin: one route per behaviour the end-to-end tests need.
+// Built twice: testplug.so (TESTPLUG_VERSION "v1") and testplug_v2.so ("v2").
+#include <hostd/plugin.hpp>
+
+#include <csignal>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <unistd.h>
+
+#ifndef TESTPLUG_VERSION
+#define TESTPLUG_VERSION "v1"
+#endif
+
+struct TestPlug : hostd::Handler {
+  void init() override {
+    std::string fail = hostd::config("fail_init");
+    if (!fail.empty()) throw std::runtime_error(fail);
+    if (hostd::config("crash_init") == "true") std::abort();
+  }
+
+  void on_request(hostd::Request& req, hostd::Response& res) override {
+    std::string_view path = req.path();
+    if (path == "/") {
+      res.send("testplug " TESTPLUG_VERSION "\n");
+    } else if (path == "/pid") {
+      res.send(std::to_string(getpid()));
+    } else if (path == "/worker") {
+      res.send(std::to_string(hostd::worker_id()));
+    } else if (path == "/throw") {
+      throw std::runtime_error("boom from /throw");
+    } else if (path == "/slow") {
+      unsigned ms = unsigned(std::stoul(std::string(req.query_param("ms").empty() ? "100" : req.query_param("ms"))));
+      hostd::log_info("slow request started (" + std::to_string(ms) + " ms)");
+      hostd::set_timeout(ms, [res]() mutable { res.send("slow done\n"); });
+    } else if (path == "/echo") {
+      if (req.has_header("content-type")) res.header("Content-Type", req.header("content-type"));
+      res.send(req.body());
+    } else if (path == "/stream") {
+      int n = std::stoi(std::string(req.query_param("n").empty() ? "3" : req.query_param("n")));
+      for (int i = 0; i < n; ++i) res.write("chunk " + std::to_string(i) + "\n");
+      res.end();
+    } else if (path == "/config") {
+      res.send(hostd::config(req.query_param("key"), "<unset>"));
+    } else if (path == "/header") {
+      res.send(req.header(req.query_param("name")));
+    } else if (path == "/fatal") {
+      hostd::fatal("fatal from /fatal");
+      res.send("ok\n");
+    } else if (path == "/crash") {
+      std::raise(SIGSEGV);
+    } else if (path == "/spin") {
+      hostd::log_info("spinning forever");
+      for (volatile unsigned long i = 0;; i = i + 1) {
+      }
+    } else {
+      res.status(404).send("not found\n");
+    }
+  }
+};
+
+HOSTD_PLUGIN(TestPlug, "testplug", TESTPLUG_VERSION)
