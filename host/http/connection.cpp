@@ -3,6 +3,7 @@
 #include "http/server.h"
 
 #include <cstring>
+#include <unistd.h>
 
 namespace hostd::http {
 namespace {
@@ -32,9 +33,10 @@ Connection::Connection(Server& server) : server_(server) {
   writeReq_.data = this;
 }
 
-bool Connection::start(uv_stream_t* listener) {
+bool Connection::start(int fd) {
   uv_tcp_init(server_.loop(), &tcp_);
-  if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&tcp_)) != 0) {
+  if (uv_tcp_open(&tcp_, fd) != 0) {
+    ::close(fd);
     close();
     return false;
   }

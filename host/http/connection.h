@@ -23,9 +23,9 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  /// Accepts from the listening stream and starts reading. False if accept failed (the
+  /// Adopts an accepted socket and starts reading. False if it cannot be used (the
   /// connection is then already closing).
-  bool start(uv_stream_t* listener);
+  bool start(int fd);
   /// Closes the connection (hard). Safe to call more than once.
   void close();
   /// True when nothing is being received, handled or written (drain closes these).

@@ -2,7 +2,7 @@
 
 #include "http/connection.h"
 
-#include <cstdio>
+#include <charconv>
 
 namespace hostd::http {
 namespace {
@@ -14,9 +14,15 @@ bool clean(std::string_view s) {
 }
 
 void appendHex(std::string& out, size_t n) {
-  char buf[32];
-  int len = std::snprintf(buf, sizeof buf, "%zx\r\n", n);
-  out.append(buf, size_t(len));
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, n, 16);
+  out.append(buf, size_t(r.ptr - buf)).append("\r\n");
+}
+
+void appendDecimal(std::string& out, size_t n) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, n);
+  out.append(buf, size_t(r.ptr - buf));
 }
 
 }  // namespace
@@ -90,16 +96,19 @@ Response::Result Response::addHeader(std::string_view name, std::string_view val
 void Response::sendHead(const std::string_view* wholeBody) {
   std::string& out = conn_->out();
   if (conn_->draining()) keepAlive_ = false;
-  char line[64];
-  int n = std::snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status_, reasonPhrase(status_));
-  out.append(line, size_t(n));
+  out += "HTTP/1.1 ";
+  appendDecimal(out, size_t(status_));
+  out += ' ';
+  out += reasonPhrase(status_);
+  out += "\r\n";
   conn_->appendStandardHeaders();
   out += headers_;
   bool bodyless = status_ == 204 || status_ == 304 || status_ < 200;
   if (!hasLength_ && !bodyless) {
     if (wholeBody) {
-      n = std::snprintf(line, sizeof line, "Content-Length: %zu\r\n", wholeBody->size());
-      out.append(line, size_t(n));
+      out += "Content-Length: ";
+      appendDecimal(out, wholeBody->size());
+      out += "\r\n";
     } else if (minor_ >= 1) {
       out += "Transfer-Encoding: chunked\r\n";
       chunked_ = true;

@@ -2,7 +2,11 @@
 
 #include "http/connection.h"
 
+#include <cerrno>
 #include <ctime>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace hostd::http {
 
@@ -14,31 +18,58 @@ Server::Server(uv_loop_t* loop, const Limits& limits, Handler handler)
   // connection re-armed per request. Unref'd: it never keeps the loop alive by itself.
   uv_timer_start(&sweep_, [](uv_timer_t* t) { static_cast<Server*>(t->data)->sweep(); }, 1000, 1000);
   uv_unref(reinterpret_cast<uv_handle_t*>(&sweep_));
+  uv_timer_init(loop_, &acceptPause_);
+  acceptPause_.data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&acceptPause_));
 }
 
 Server::~Server() {
-  uv_timer_stop(&sweep_);
-  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&sweep_)))
-    uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
+  for (uv_timer_t* t : {&sweep_, &acceptPause_}) {
+    uv_timer_stop(t);
+    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(t))) uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
+  }
 }
 
 int Server::listen(int fd) {
-  if (int rc = uv_tcp_init(loop_, &listener_); rc != 0) return rc;
+  // Accepting ourselves (not uv_listen) so each readiness event takes exactly one
+  // connection: every worker polls the one shared socket, and a worker that wakes first
+  // must not drain the whole queue — with keep-alive that would pin all long-lived
+  // connections to one process (nginx: multi_accept off).
+  listenFd_ = fd;
+  if (int rc = uv_poll_init(loop_, &listener_, fd); rc != 0) return rc;
   listener_.data = this;
   listening_ = true;
-  if (int rc = uv_tcp_open(&listener_, fd); rc != 0) return rc;
-  return uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 511, &Server::onConnection);
+  return uv_poll_start(&listener_, UV_READABLE, &Server::onAcceptable);
 }
 
-void Server::onConnection(uv_stream_t* s, int status) {
-  auto* self = static_cast<Server*>(s->data);
-  if (status < 0 || self->draining_) return;
-  auto* c = new Connection(*self);
-  c->next = self->head_;
-  if (self->head_) self->head_->prev = c;
-  self->head_ = c;
-  ++self->count_;
-  if (c->start(s)) self->stats_.accepted++;
+void Server::onAcceptable(uv_poll_t* h, int status, int) {
+  auto* self = static_cast<Server*>(h->data);
+  if (status == 0 && !self->draining_) self->acceptOne();
+}
+
+void Server::acceptOne() {
+  int fd = accept4(listenFd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0) {
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+      // The connection stays queued and the socket stays readable: pause instead of spinning.
+      uv_poll_stop(&listener_);
+      uv_timer_start(&acceptPause_, [](uv_timer_t* t) {
+        auto* self = static_cast<Server*>(t->data);
+        if (self->listening_) uv_poll_start(&self->listener_, UV_READABLE, &Server::onAcceptable);
+      }, 100, 0);
+    }
+    return;  // EAGAIN: a sibling worker took it
+  }
+  auto* c = new Connection(*this);
+  c->next = head_;
+  if (head_) head_->prev = c;
+  head_ = c;
+  ++count_;
+  if (c->start(fd)) stats_.accepted++;
+  // Let a sibling woken by the same readiness take the next connection before we loop
+  // back (returns at once when nobody else is runnable; unlike libuv's single-accept
+  // nanosleep, which sleeps for the timer slack, ~50 us, on every accept).
+  sched_yield();
 }
 
 void Server::removed(Connection* c) {
@@ -57,7 +88,11 @@ void Server::removed(Connection* c) {
 void Server::stopAccepting() {
   if (!listening_) return;
   listening_ = false;
+  uv_timer_stop(&acceptPause_);
   uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+  // Our copy of the shared socket: siblings keep theirs and go on accepting.
+  close(listenFd_);
+  listenFd_ = -1;
 }
 
 void Server::drain(std::function<void()> onDrained) {

@@ -66,14 +66,17 @@ class Server {
   void removed(Connection* c);
 
  private:
-  static void onConnection(uv_stream_t* s, int status);
+  static void onAcceptable(uv_poll_t* h, int status, int events);
+  void acceptOne();
   void sweep();
 
   uv_loop_t* loop_;
   Limits limits_;
   Handler handler_;
-  uv_tcp_t listener_{};
+  uv_poll_t listener_{};   // readiness of the shared listening socket
+  int listenFd_ = -1;
   bool listening_ = false;
+  uv_timer_t acceptPause_{};  // EMFILE back-off
   uv_timer_t sweep_{};
   Connection* head_ = nullptr;
   size_t count_ = 0;

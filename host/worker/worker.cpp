@@ -135,7 +135,8 @@ int Worker::run() {
 
 void Worker::handle(http::Request& req, http::Response& res) {
   ++handled_;
-  char err[1024] = {0};
+  char err[1024];
+  err[0] = '\0';
   int rc = plugin_.desc->on_request(pluginState_, reinterpret_cast<hostd_request*>(&req),
                                     reinterpret_cast<hostd_response*>(&res), err, sizeof err);
   if (rc != HOSTD_OK) {
