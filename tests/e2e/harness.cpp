@@ -50,11 +50,6 @@ pid_t launch(const std::vector<std::string>& args, int* outFd) {
 
 int decodeStatus(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
 
-std::string lower(std::string s) {
-  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 /// "pid (comm) S ppid ..." -> state and ppid; false if the process is gone.
 bool readStat(pid_t pid, char* state, pid_t* ppid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
@@ -247,15 +242,6 @@ bool processAlive(pid_t pid) {
   return readStat(pid, &state, &ppid) && state != 'Z' && state != 'X';
 }
 
-bool waitUntil(const std::function<bool()>& cond, Ms timeout, Ms step) {
-  auto deadline = Clock::now() + timeout;
-  for (;;) {
-    if (cond()) return true;
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(step);
-  }
-}
-
 std::vector<std::string> listFds(pid_t pid) {
   std::vector<std::string> out;
   std::string dir = "/proc/" + std::to_string(pid) + "/fd";
@@ -269,127 +255,6 @@ std::vector<std::string> listFds(pid_t pid) {
   }
   closedir(d);
   return out;
-}
-
-// ---- HTTP ----
-
-RawConn::RawConn(uint16_t port) {
-  fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd_ < 0 || connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    if (fd_ >= 0) close(fd_);
-    throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port) + ": " + std::strerror(errno));
-  }
-  timeval tv{5, 0};
-  setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-}
-
-RawConn::~RawConn() {
-  if (fd_ >= 0) close(fd_);
-}
-
-bool RawConn::send(const std::string& bytes) {
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    done += size_t(n);
-  }
-  return true;
-}
-
-bool RawConn::fill(Clock::time_point deadline) {
-  if (eof_) return false;
-  auto left = std::chrono::duration_cast<Ms>(deadline - Clock::now()).count();
-  if (left <= 0) return false;
-  pollfd p{fd_, POLLIN, 0};
-  if (poll(&p, 1, int(left)) <= 0) return false;
-  char buf[16384];
-  ssize_t n = recv(fd_, buf, sizeof buf, 0);
-  if (n <= 0) {
-    eof_ = true;
-    return false;
-  }
-  buf_.append(buf, size_t(n));
-  return true;
-}
-
-std::optional<HttpResponse> RawConn::readResponse(Ms timeout) {
-  auto deadline = Clock::now() + timeout;
-  size_t headEnd;
-  while ((headEnd = buf_.find("\r\n\r\n")) == std::string::npos)
-    if (!fill(deadline)) return std::nullopt;
-  HttpResponse r;
-  std::istringstream head(buf_.substr(0, headEnd));
-  std::string line;
-  std::getline(head, line);
-  if (line.rfind("HTTP/1.", 0) != 0 || line.size() < 12) return std::nullopt;
-  r.status = std::atoi(line.c_str() + 9);
-  while (std::getline(head, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    size_t colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    size_t v = line.find_first_not_of(' ', colon + 1);
-    r.headers[lower(line.substr(0, colon))] = v == std::string::npos ? "" : line.substr(v);
-  }
-  buf_.erase(0, headEnd + 4);
-  if (r.status < 200 || r.status == 204 || r.status == 304) return r;
-  if (lower(r.headers["transfer-encoding"]) == "chunked") {
-    for (;;) {
-      size_t eol;
-      while ((eol = buf_.find("\r\n")) == std::string::npos)
-        if (!fill(deadline)) return std::nullopt;
-      size_t size = std::stoul(buf_.substr(0, eol), nullptr, 16);
-      while (buf_.size() < eol + 2 + size + 2)
-        if (!fill(deadline)) return std::nullopt;
-      r.body += buf_.substr(eol + 2, size);
-      buf_.erase(0, eol + 2 + size + 2);
-      if (size == 0) return r;
-    }
-  }
-  if (r.headers.count("content-length")) {
-    size_t len = std::stoul(r.headers["content-length"]);
-    while (buf_.size() < len)
-      if (!fill(deadline)) return std::nullopt;
-    r.body = buf_.substr(0, len);
-    buf_.erase(0, len);
-    return r;
-  }
-  while (fill(deadline)) {
-  }
-  if (!eof_) return std::nullopt;
-  r.body.swap(buf_);
-  return r;
-}
-
-std::string RawConn::readUntilClose(Ms timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (fill(deadline)) {
-  }
-  std::string all;
-  all.swap(buf_);
-  return all;
-}
-
-std::optional<HttpResponse> httpRequest(uint16_t port, const std::string& method, const std::string& target,
-                                        const std::string& body, Ms timeout) {
-  try {
-    RawConn c(port);
-    std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
-    if (!body.empty() || method == "POST" || method == "PUT") req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
-    req += "\r\n" + body;
-    if (!c.send(req)) return std::nullopt;
-    return c.readResponse(timeout);
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-}
-
-std::optional<HttpResponse> httpGet(uint16_t port, const std::string& target, Ms timeout) {
-  return httpRequest(port, "GET", target, "", timeout);
 }
 
 }  // namespace hostd::test

@@ -120,7 +120,7 @@ TEST_CASE("master killed with SIGKILL: no worker is left after 2 s", "[e2e][life
   CHECK(allGone);
 }
 
-TEST_CASE("a hung worker is killed after heartbeat_timeout and replaced; others keep serving",
+TEST_CASE("a hung worker is killed after heartbeat_timeout and replaced while others keep serving",
           "[e2e][lifecycle]") {
   HostdProcess h(testConfig("testplug", 2, "[cluster]\nheartbeat_timeout = 2\n"));
   uint16_t port = h.port();

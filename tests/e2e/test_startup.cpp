@@ -6,7 +6,7 @@
 using namespace hostd::test;
 using namespace std::chrono_literals;
 
-TEST_CASE("--version and --help answer and exit 0", "[e2e][startup]") {
+TEST_CASE("the version and help options answer and exit 0", "[e2e][startup]") {
   RunResult v = runHostd({"--version"});
   CHECK(v.exitCode == 0);
   CHECK_THAT(v.output, Catch::Contains("hostd 0.") && Catch::Contains("plugin ABI 1.0"));
@@ -21,7 +21,7 @@ TEST_CASE("an unknown option is a usage error", "[e2e][startup]") {
   CHECK_THAT(r.output, Catch::Contains("bogus"));
 }
 
-TEST_CASE("-t accepts the shipped default config with the bundled hello plugin", "[e2e][startup]") {
+TEST_CASE("the config test option accepts the shipped default config with the bundled hello plugin", "[e2e][startup]") {
   RunResult r = runHostd({"-t", "-c", std::string(HOSTD_SOURCE_DIR) + "/conf/server.ini"});
   INFO(r.output);
   CHECK(r.exitCode == 0);

@@ -44,7 +44,7 @@ TEST_CASE("an empty config has every default", "[config]") {
   CHECK(c.log_level == "information");
 }
 
-TEST_CASE("every key is read; comments of both kinds and inline comments are ignored", "[config]") {
+TEST_CASE("every key is read, and comments of both kinds and inline comments are ignored", "[config]") {
   Config c = parse(R"(
 # a hash comment
 ; a semicolon comment

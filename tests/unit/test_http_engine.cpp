@@ -1,0 +1,286 @@
+// The HTTP engine in-process: a Server on a real loopback socket, its loop in a thread,
+// a blocking client in the test thread. Covers what is awkward to reach end to end.
+#include "http/server.h"
+#include "http_client.h"
+
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <future>
+#include <mutex>
+#include <thread>
+
+using namespace hostd;
+using namespace hostd::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// A Server running on its own loop thread. Handlers run on that thread.
+class Engine {
+ public:
+  explicit Engine(http::Limits limits, http::Server::Handler handler) {
+    uv_loop_init(&loop_);
+    uv_async_init(&loop_, &wake_, [](uv_async_t* a) { static_cast<Engine*>(a->data)->runQueued(); });
+    wake_.data = this;
+    server_ = std::make_unique<http::Server>(&loop_, limits, std::move(handler));
+    server_->setServerHeader("hostd-test");
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(fd, 64) == 0);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    REQUIRE(server_->listen(fd) == 0);
+    thread_ = std::thread([this] { uv_run(&loop_, UV_RUN_DEFAULT); });
+  }
+
+  ~Engine() {
+    onLoop([this] {
+      server_->closeAll();
+      uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
+    });
+    thread_.join();
+    server_.reset();
+    uv_run(&loop_, UV_RUN_NOWAIT);  // the server's own close callbacks
+    uv_loop_close(&loop_);
+  }
+
+  uint16_t port() const { return port_; }
+  http::Server& server() { return *server_; }
+  uv_loop_t* loop() { return &loop_; }
+
+  /// Runs fn on the loop thread and waits for it.
+  void onLoop(std::function<void()> fn) {
+    std::promise<void> done;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_back([&] {
+        fn();
+        done.set_value();
+      });
+    }
+    uv_async_send(&wake_);
+    done.get_future().wait();
+  }
+
+ private:
+  void runQueued() {
+    std::vector<std::function<void()>> q;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      q.swap(queue_);
+    }
+    for (auto& f : q) f();
+  }
+
+  uv_loop_t loop_{};
+  uv_async_t wake_{};
+  std::unique_ptr<http::Server> server_;
+  std::thread thread_;
+  uint16_t port_ = 0;
+  std::mutex mu_;
+  std::vector<std::function<void()>> queue_;
+};
+
+/// Ends `res` after ms milliseconds from a timer on the loop (a deferred response).
+void endLater(uv_loop_t* loop, http::Response* res, uint64_t ms, std::string body,
+              std::atomic<int>* result = nullptr) {
+  struct Later {
+    uv_timer_t t;
+    http::Response* res;
+    std::string body;
+    std::atomic<int>* result;
+  };
+  auto* l = new Later{{}, res, std::move(body), result};
+  uv_timer_init(loop, &l->t);
+  l->t.data = l;
+  uv_timer_start(&l->t, [](uv_timer_t* t) {
+    auto* l = static_cast<Later*>(t->data);
+    int rc = l->res->end(l->body);
+    if (l->result) *l->result = rc;
+    uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete static_cast<Later*>(h->data); });
+  }, ms, 0);
+}
+
+http::Limits shortLimits() {
+  http::Limits l;
+  l.header_timeout_s = 1;
+  l.keepalive_timeout_s = 1;
+  return l;
+}
+
+}  // namespace
+
+TEST_CASE("an idle keep-alive connection is closed after keepalive_timeout", "[http]") {
+  Engine e(shortLimits(), [](http::Request&, http::Response& res) { res.end("ok"); });
+  RawConn c(e.port());
+  c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto r = c.readResponse();
+  REQUIRE(r);
+  CHECK(r->headers["server"] == "hostd-test");
+  c.readUntilClose(4s);
+  CHECK(c.closed());
+}
+
+TEST_CASE("HTTP/1.0 is closed unless keep-alive is asked, and kept with Connection: keep-alive", "[http]") {
+  Engine e(http::Limits{}, [](http::Request& req, http::Response& res) {
+    res.end(std::to_string(req.httpMajor()) + "." + std::to_string(req.httpMinor()));
+  });
+  {
+    RawConn c(e.port());
+    c.send("GET / HTTP/1.0\r\n\r\n");
+    std::string all = c.readUntilClose();
+    CHECK(c.closed());
+    CHECK_THAT(all, Catch::Contains("Connection: close") && Catch::EndsWith("1.0"));
+  }
+  {
+    RawConn c(e.port());
+    c.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    auto r = c.readResponse();
+    REQUIRE(r);
+    CHECK(r->headers["connection"] == "keep-alive");
+    c.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    CHECK(c.readResponse());
+  }
+}
+
+TEST_CASE("HTTP/1.0 streaming is close-delimited", "[http]") {
+  Engine e(http::Limits{}, [](http::Request&, http::Response& res) {
+    res.write("a");
+    res.write("b");
+    res.end("c");
+  });
+  RawConn c(e.port());
+  c.send("GET / HTTP/1.0\r\n\r\n");
+  std::string all = c.readUntilClose();
+  CHECK(c.closed());
+  CHECK_THAT(all, !Catch::Contains("chunked") && Catch::EndsWith("\r\n\r\nabc"));
+}
+
+TEST_CASE("the response API refuses misuse with the documented results", "[http]") {
+  std::promise<std::vector<int>> got;
+  Engine e(http::Limits{}, [&](http::Request&, http::Response& res) {
+    std::vector<int> rc;
+    rc.push_back(res.addHeader("X-Evil", "a\r\nSet-Cookie: x=1"));
+    rc.push_back(res.addHeader("Bad:Name", "v"));
+    rc.push_back(res.addHeader("", "v"));
+    rc.push_back(res.setStatus(42));
+    rc.push_back(res.write("partial"));
+    rc.push_back(res.setStatus(201));
+    rc.push_back(res.addHeader("X-Late", "v"));
+    rc.push_back(res.end(""));
+    rc.push_back(res.end(""));
+    rc.push_back(res.write("more"));
+    got.set_value(rc);
+  });
+  RawConn c(e.port());
+  c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto r = c.readResponse();
+  REQUIRE(r);
+  CHECK(r->body == "partial");
+  CHECK(r->headers.count("set-cookie") == 0);
+  using R = http::Response;
+  CHECK(got.get_future().get() ==
+        std::vector<int>{R::Invalid, R::Invalid, R::Invalid, R::Invalid, R::Ok, R::BadState, R::BadState, R::Ok,
+                         R::BadState, R::BadState});
+}
+
+TEST_CASE("deferred responses keep pipelined requests in order", "[http]") {
+  Engine* self = nullptr;
+  Engine e(http::Limits{}, [&](http::Request& req, http::Response& res) {
+    if (req.path() == "/defer") endLater(self->loop(), &res, 50, "deferred");
+    else res.end(std::string(req.path()));
+  });
+  self = &e;
+  RawConn c(e.port());
+  c.send("GET /defer HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n"
+         "GET /defer HTTP/1.1\r\nHost: x\r\n\r\nGET /d HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 4; ++i) {
+    auto r = c.readResponse();
+    REQUIRE(r);
+    bodies.push_back(r->body);
+  }
+  CHECK(bodies == std::vector<std::string>{"deferred", "/b", "deferred", "/d"});
+}
+
+TEST_CASE("a client that leaves during a deferred response: end() reports Closed, nothing leaks", "[http]") {
+  std::atomic<int> result{1};
+  std::atomic<bool> started{false};
+  Engine* self = nullptr;
+  Engine e(http::Limits{}, [&](http::Request&, http::Response& res) {
+    started = true;
+    endLater(self->loop(), &res, 300, "too late", &result);
+  });
+  self = &e;
+  {
+    RawConn c(e.port());
+    c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    REQUIRE(waitUntil([&] { return started.load(); }, 2s));
+  }  // client gone
+  // The server may only notice when it writes; closeAll makes it certain.
+  e.onLoop([&] { e.server().closeAll(); });
+  REQUIRE(waitUntil([&] { return result.load() != 1; }, 3s));
+  CHECK(result.load() == http::Response::Closed);
+  REQUIRE(waitUntil([&] {
+    size_t n = 1;
+    e.onLoop([&] { n = e.server().connectionCount(); });
+    return n == 0;
+  }, 2s));
+}
+
+TEST_CASE("drain: idle connections close, an in-flight request finishes with Connection: close", "[http]") {
+  Engine* self = nullptr;
+  Engine e(http::Limits{}, [&](http::Request& req, http::Response& res) {
+    if (req.path() == "/slow") endLater(self->loop(), &res, 300, "slow done");
+    else res.end("fast");
+  });
+  self = &e;
+  RawConn idle(e.port());
+  idle.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  REQUIRE(idle.readResponse());
+  RawConn busy(e.port());
+  busy.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+  REQUIRE(waitUntil([&] {
+    uint64_t n = 0;
+    e.onLoop([&] { n = e.server().stats().requests; });
+    return n == 2;
+  }, 2s));
+  std::atomic<bool> drained{false};
+  e.onLoop([&] { e.server().drain([&] { drained = true; }); });
+  auto r = busy.readResponse();
+  REQUIRE(r);
+  CHECK(r->body == "slow done");
+  CHECK(r->headers["connection"] == "close");
+  busy.readUntilClose(2s);
+  CHECK(busy.closed());
+  idle.readUntilClose(3s);
+  CHECK(idle.closed());
+  CHECK(waitUntil([&] { return drained.load(); }, 3s));
+}
+
+TEST_CASE("the head limit counts header bytes, not just the request line", "[http]") {
+  http::Limits l;
+  l.max_header_bytes = 256;
+  Engine e(l, [](http::Request&, http::Response& res) { res.end("ok"); });
+  RawConn ok(e.port());
+  ok.send("GET / HTTP/1.1\r\nHost: x\r\nA: " + std::string(100, 'a') + "\r\n\r\n");
+  auto r = ok.readResponse();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  RawConn big(e.port());
+  std::string many;
+  for (int i = 0; i < 20; ++i) many += "H" + std::to_string(i) + ": " + std::string(10, 'v') + "\r\n";
+  big.send("GET / HTTP/1.1\r\nHost: x\r\n" + many + "\r\n");
+  CHECK_THAT(big.readUntilClose(), Catch::StartsWith("HTTP/1.1 431"));
+  CHECK(big.closed());
+}
