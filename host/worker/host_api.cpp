@@ -156,8 +156,4 @@ const hostd_host_api* makeHostApi(HostServices* services) {
   return &kApi;
 }
 
-void cancelAllTimers() {
-  while (!g_timers.empty()) finishTimer(g_timers.begin()->second);
-}
-
 }  // namespace hostd::worker

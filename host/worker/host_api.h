@@ -23,7 +23,4 @@ struct HostServices {
 /// Binds the table to `services` (must outlive every plugin call) and returns it.
 const hostd_host_api* makeHostApi(HostServices* services);
 
-/// Ends every pending plugin timer (their dtor runs), for worker shutdown.
-void cancelAllTimers();
-
 }  // namespace hostd::worker

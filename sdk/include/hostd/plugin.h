@@ -117,12 +117,14 @@ typedef struct hostd_host_api {
   hostd_str (*req_remote_addr)(const hostd_request *req);
 
   /* ---- response (1.0). Strings are copied before the call returns. ---- */
-  /** Status code 100..999 (default 200). HOSTD_ESTATE once the head was sent. */
+  /** Status code 100..999 (default 200). HOSTD_EINVAL outside that range, HOSTD_ESTATE
+   *  once the head was sent. */
   int (*res_status)(hostd_response *res, int status);
   /**
-   * Adds a header. HOSTD_EINVAL if name or value holds CR, LF or NUL (no header
-   * injection). Content-Length set here is trusted. "Connection: close" closes the
-   * connection after this response. Date and Server are added by the host.
+   * Adds a header. HOSTD_EINVAL if the name is empty or holds ':', or if name or value
+   * holds CR, LF or NUL (no header injection); HOSTD_ESTATE once the head was sent.
+   * Content-Length set here is trusted. "Connection: close" closes the connection after
+   * this response. Date and Server are added by the host.
    */
   int (*res_header)(hostd_response *res, const char *name, size_t name_len, const char *value,
                     size_t value_len);
@@ -149,9 +151,9 @@ typedef struct hostd_host_api {
   int (*worker_id)(void);
   /**
    * Starts a timer on the worker's loop: cb(arg) after delay_ms, then every repeat_ms
-   * if repeat_ms > 0. dtor(arg) (may be NULL) runs exactly once, when the timer is over
-   * (one-shot fired, cancelled, or worker shutdown). Returns an id > 0, or 0 on failure
-   * (dtor(arg) has then already run).
+   * if repeat_ms > 0. dtor(arg) (may be NULL) runs once when the timer is over (one-shot
+   * fired, or cancelled); timers still pending when the worker process exits are dropped
+   * with the process. Returns an id > 0, or 0 on failure (dtor(arg) has then already run).
    */
   uint64_t (*timer_start)(uint64_t delay_ms, uint64_t repeat_ms, void (*cb)(void *arg), void *arg,
                           void (*dtor)(void *arg));
