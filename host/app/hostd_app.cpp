@@ -13,6 +13,7 @@
 #include <Poco/Util/Option.h>
 #include <Poco/Util/OptionSet.h>
 
+#include <csignal>
 #include <iostream>
 #include <unistd.h>
 #include <uv.h>
@@ -94,6 +95,8 @@ int HostdApp::main(const std::vector<std::string>& args) {
   }
 
   Poco::Logger& log = Poco::Logger::get("master");
+  // A worker that dies leaves a broken pipe behind: the write must fail, not kill us.
+  std::signal(SIGPIPE, SIG_IGN);
   try {
     master::Listener listener(cfg);
     log.information("[H0101] hostd " HOSTD_VERSION " master pid " + std::to_string(getpid()) + " listening on " +
