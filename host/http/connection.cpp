@@ -42,7 +42,19 @@ bool Connection::start(int fd) {
   }
   uv_tcp_nodelay(&tcp_, 1);
   deadline_ = uv_now(server_.loop()) + server_.limits().header_timeout_s * 1000ull;
+  startReading();
+  return true;
+}
+
+void Connection::stopReading() {
+  if (reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  reading_ = false;
+}
+
+void Connection::startReading() {
   reading_ = true;
+  // Every connection reads into the server's one buffer: llhttp's pieces are copied out
+  // before the callback returns.
   uv_read_start(
       reinterpret_cast<uv_stream_t*>(&tcp_),
       [](uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -51,7 +63,6 @@ bool Connection::start(int fd) {
         buf->len = s.readBufferSize();
       },
       [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) { static_cast<Connection*>(s->data)->onRead(n, buf); });
-  return true;
 }
 
 bool Connection::draining() const { return server_.draining(); }
@@ -71,8 +82,7 @@ void Connection::drain() {
 void Connection::close() {
   if (closing_) return;
   closing_ = true;
-  if (reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
-  reading_ = false;
+  stopReading();
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) {
     auto* c = static_cast<Connection*>(h->data);
     c->handleClosed_ = true;
@@ -134,10 +144,7 @@ void Connection::feed(const char* data, size_t len) {
     // A response is pending (or this connection closes after it): keep the rest, in order.
     const char* at = llhttp_get_error_pos(&parser_);
     if (!closeAfterWrite_ && at && at < data + len) pending_.append(at, size_t(data + len - at));
-    if (reading_) {
-      uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
-      reading_ = false;
-    }
+    stopReading();
     return;
   }
   if (err == HPE_PAUSED_UPGRADE) {
@@ -159,10 +166,7 @@ void Connection::fail(int status) {
           "\r\nConnection: close\r\n\r\n" + body;
   closeAfterWrite_ = true;
   pending_.clear();
-  if (reading_) {
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
-    reading_ = false;
-  }
+  stopReading();
   flushSoon();
 }
 
@@ -296,8 +300,8 @@ void Connection::responseWritten(bool keepAlive) {
   }
   if (closing_) return;
   if (inRead_) return;  // onRead flushes and the parser carries on by itself
-  flush();
-  if (!closeAfterWrite_) resume();
+  flush();  // may close: a write to a client that left fails here
+  if (!closeAfterWrite_ && !closing_) resume();
 }
 
 void Connection::resume() {
@@ -312,17 +316,7 @@ void Connection::resume() {
     flush();
   }
   if (closing_ || closeAfterWrite_ || responsePending_) return;
-  if (!reading_) {
-    reading_ = true;
-    uv_read_start(
-        reinterpret_cast<uv_stream_t*>(&tcp_),
-        [](uv_handle_t* h, size_t, uv_buf_t* buf) {
-          Server& s = static_cast<Connection*>(h->data)->server_;
-          buf->base = s.readBuffer();
-          buf->len = s.readBufferSize();
-        },
-        [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) { static_cast<Connection*>(s->data)->onRead(n, buf); });
-  }
+  if (!reading_) startReading();
   if (!inMessage_) deadline_ = uv_now(server_.loop()) + server_.limits().keepalive_timeout_s * 1000ull;
 }
 
@@ -370,7 +364,6 @@ void Connection::onWritten(int status) {
   inflight_.clear();
   if (status < 0) {
     close();
-    if (handleClosed_) finishIfDone();
     return;
   }
   flush();

@@ -59,6 +59,8 @@ class Connection {
   static int onMessageComplete(llhttp_t* p);
   static const llhttp_settings_t& settings();
 
+  void startReading();
+  void stopReading();
   void onRead(ssize_t n, const uv_buf_t* buf);
   void feed(const char* data, size_t len);
   void fail(int status);

@@ -78,11 +78,14 @@ void Server::removed(Connection* c) {
   if (c->next) c->next->prev = c->prev;
   --count_;
   delete c;
-  if (draining_ && count_ == 0 && onDrained_) {
-    auto cb = std::move(onDrained_);
-    onDrained_ = nullptr;
-    cb();
-  }
+  notifyIfDrained();
+}
+
+void Server::notifyIfDrained() {
+  if (!draining_ || count_ != 0 || !onDrained_) return;
+  auto cb = std::move(onDrained_);
+  onDrained_ = nullptr;
+  cb();
 }
 
 void Server::stopAccepting() {
@@ -104,11 +107,7 @@ void Server::drain(std::function<void()> onDrained) {
     c->drain();
     c = next;
   }
-  if (count_ == 0 && onDrained_) {
-    auto cb = std::move(onDrained_);
-    onDrained_ = nullptr;
-    cb();
-  }
+  notifyIfDrained();
 }
 
 void Server::closeAll() {

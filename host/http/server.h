@@ -68,6 +68,7 @@ class Server {
  private:
   static void onAcceptable(uv_poll_t* h, int status, int events);
   void acceptOne();
+  void notifyIfDrained();
   void sweep();
 
   uv_loop_t* loop_;
