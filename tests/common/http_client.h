@@ -29,7 +29,8 @@ std::optional<HttpResponse> httpGet(uint16_t port, const std::string& target, Ms
 /// A raw client connection to 127.0.0.1:port.
 class RawConn {
  public:
-  explicit RawConn(uint16_t port);  ///< throws std::runtime_error if it cannot connect
+  /// Connects to 127.0.0.1:port, or [::1]:port; throws std::runtime_error if it cannot.
+  explicit RawConn(uint16_t port, bool ipv6 = false);
   ~RawConn();
   RawConn(const RawConn&) = delete;
   RawConn& operator=(const RawConn&) = delete;

@@ -184,3 +184,17 @@ TEST_CASE("HEAD, chunked bodies, 100-continue, streaming and Connection: close",
     CHECK(r->body == "<unset>");
   }
 }
+
+TEST_CASE("listen = [::1]:0 serves over IPv6 and reports the bracketed address", "[e2e][serve]") {
+  std::string cfg = testConfig("testplug", 1);
+  std::string needle = "listen = 127.0.0.1:0";
+  cfg.replace(cfg.find(needle), needle.size(), "listen = [::1]:0");
+  HostdProcess h(cfg);
+  std::string line;
+  REQUIRE(h.waitForLog("listening on [::1]:", 10s, &line));
+  RawConn c(h.port(), true);
+  c.send("GET /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nv6");
+  auto r = c.readResponse();
+  REQUIRE(r);
+  CHECK(r->body == "v6");
+}
