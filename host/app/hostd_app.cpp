@@ -5,6 +5,7 @@
 #include "master/listener.h"
 #include "master/master.h"
 #include "master/plugin_probe.h"
+#include "master/plugin_store.h"
 
 #include <hostd/plugin.h>
 
@@ -79,14 +80,16 @@ int HostdApp::main(const std::vector<std::string>& args) {
     std::cerr << "hostd: cannot find my own executable (uv_exepath failed)\n";
     return 1;
   }
-  master::ProbeResult probe = master::probePlugin(std::string(exe, exeLen), cfg.pluginPath());
-  if (!probe.ok) {
-    std::cerr << "hostd: plugin refused ([plugins] handler = " << cfg.handler << " in " << cfg.file
-              << "): " << probe.message << "\n";
+  const std::string self(exe, exeLen);
+  auto refused = [&](const std::string& why) {
+    std::cerr << "hostd: plugin refused ([plugins] handler = " << cfg.handler << " in " << cfg.file << "): " << why
+              << "\n";
     if (test_) std::cerr << "hostd: configuration file " << path << " test failed\n";
     return 1;
-  }
+  };
   if (test_) {
+    master::ProbeResult probe = master::probePlugin(self, cfg.pluginPath());
+    if (!probe.ok) return refused(probe.message);
     std::cout << "hostd: configuration file " << cfg.file << " syntax is ok\n"
               << "hostd: plugin " << probe.name << " " << probe.version << " (" << cfg.pluginPath()
               << ") loads with ABI " << HOSTD_ABI_MAJOR << "." << HOSTD_ABI_MINOR << "\n"
@@ -98,12 +101,22 @@ int HostdApp::main(const std::vector<std::string>& args) {
   // A worker that dies leaves a broken pipe behind: the write must fail, not kill us.
   std::signal(SIGPIPE, SIG_IGN);
   try {
+    master::PluginStore store(self);
+    std::string why;
+    // Validated before anything is bound; the listening fd is filled in below.
+    std::shared_ptr<master::Generation> first = master::Master::prepare(cfg, 1, -1, store, &why);
+    if (!first) return refused(why);
     master::Listener listener(cfg);
+    first->spec.listenFd = listener.fd();
     log.information("[H0101] hostd " HOSTD_VERSION " master pid " + std::to_string(getpid()) + " listening on " +
-                    listener.address() + " (config " + cfg.file + ", plugin " + probe.name + " " + probe.version + ")");
-    master::Master m(cfg, listener.fd(), std::string(exe, exeLen));
+                    listener.address() + " (config " + cfg.file + ", plugin " + first->pluginName + " " +
+                    first->pluginVersion + ")");
+    master::Master m(first, listener.fd(), store);
     return m.run();
   } catch (const master::ListenError& e) {
+    log.fatal(std::string("[H0100] ") + e.what());
+    return 1;
+  } catch (const std::runtime_error& e) {
     log.fatal(std::string("[H0100] ") + e.what());
     return 1;
   }

@@ -11,17 +11,40 @@ namespace {
 constexpr int kSignals[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR2};
 }
 
-Master::Master(config::Config cfg, int listenFd, std::string exe)
-    : cfg_(std::move(cfg)),
+Master::Master(std::shared_ptr<Generation> first, int listenFd, PluginStore& store)
+    : current_(std::move(first)),
       listenFd_(listenFd),
+      store_(store),
       loop_(uv_default_loop()),
-      log_(Poco::Logger::get("master")),
-      restarts_(cfg_.restart_limit, uint64_t(cfg_.restart_window) * 1000) {
-  spec_.exe = std::move(exe);
-  spec_.listenFd = listenFd_;
-  spec_.configJson = config::toJson(cfg_);
-  spec_.pluginPath = cfg_.pluginPath();
-  spec_.masterPid = int(getpid());
+      log_(Poco::Logger::get("master")) {}
+
+std::shared_ptr<Generation> Master::prepare(const config::Config& cfg, uint64_t id, int listenFd,
+                                            PluginStore& store, std::string* why) {
+  PluginStore::Prepared p = store.prepare(cfg.pluginPath(), id);
+  if (!p.ok) {
+    *why = p.message;
+    return nullptr;
+  }
+  auto g = std::make_shared<Generation>();
+  g->id = id;
+  g->cfg = cfg;
+  g->pluginName = p.name;
+  g->pluginVersion = p.version;
+  char exe[4096];
+  size_t len = sizeof exe;
+  g->spec.exe = uv_exepath(exe, &len) == 0 ? std::string(exe, len) : std::string("/proc/self/exe");
+  g->spec.listenFd = listenFd;
+  g->spec.configJson = config::toJson(cfg);
+  g->spec.pluginPath = p.path;
+  g->spec.masterPid = int(getpid());
+  return g;
+}
+
+RestartPolicy::Params Master::policyParams() const {
+  RestartPolicy::Params p;
+  p.limit = current_->cfg.restart_limit;
+  p.windowMs = uint64_t(current_->cfg.restart_window) * 1000;
+  return p;
 }
 
 std::string Master::describe(const WorkerProcess& wp) const {
@@ -39,38 +62,52 @@ int Master::run() {
   watchdog_.data = this;
   uv_timer_start(&watchdog_, [](uv_timer_t* t) { static_cast<Master*>(t->data)->checkHeartbeats(); }, 1000, 1000);
 
-  log_.information("[H0102] starting " + std::to_string(cfg_.workers) + " worker(s) with plugin " +
-                   spec_.pluginPath);
-  for (unsigned slot = 1; slot <= cfg_.workers && !stopping_; ++slot) spawn(int(slot));
+  log_.information("[H0102] starting " + std::to_string(current_->cfg.workers) + " worker(s) with plugin " +
+                   current_->pluginName + " " + current_->pluginVersion + " (" + current_->cfg.pluginPath() + ")");
+  for (unsigned s = 1; s <= current_->cfg.workers && !stopping_; ++s) spawn(int(s));
   uv_run(loop_, UV_RUN_DEFAULT);
   return exitCode_;
 }
 
-WorkerProcess* Master::spawn(int slot, uint64_t replaces) {
+Master::Slot& Master::slot(int id) {
+  auto& s = slots_[id];
+  if (!s) {
+    s = std::make_unique<Slot>(policyParams());
+    s->master = this;
+    s->id = id;
+    uv_timer_init(loop_, &s->respawn);
+    s->respawn.data = s.get();
+  }
+  return *s;
+}
+
+WorkerProcess* Master::spawn(int slotId, uint64_t replaces) {
   auto* wp = new WorkerProcess;
   wp->master = this;
-  wp->slot = slot;
+  wp->slot = slotId;
   wp->serial = nextSerial_++;
   wp->replaces = replaces;
+  wp->generation = current_->id;
   wp->startedMs = wp->lastHeartbeatMs = now();
   uv_timer_init(loop_, &wp->killTimer);
   wp->killTimer.data = wp;
   std::string err;
-  int rc = spawnWorker(loop_, spec_, *wp,
+  int rc = spawnWorker(loop_, current_->spec, *wp,
                        [](uv_process_t* p, int64_t status, int sig) {
                          auto* w = static_cast<WorkerProcess*>(p->data);
                          w->master->onExit(*w, status, sig);
                        },
                        &err);
   if (rc != 0) {
-    log_.error("[H0110] " + err + " (slot " + std::to_string(slot) + ")");
-    if (wp->pid > 0) ::kill(wp->pid, SIGKILL);  // its exit callback releases it
+    log_.error("[H0110] " + err + " (slot " + std::to_string(slotId) + ")");
+    bool started = wp->pid > 0;
+    if (started) ::kill(wp->pid, SIGKILL);  // its exit callback releases it
     else release(*wp);
-    if (wp->pid <= 0 && startingUp_) startupFailed("could not start worker " + std::to_string(slot) + ": " + err);
+    if (!started && startingUp_) startupFailed("could not start worker " + std::to_string(slotId) + ": " + err);
     return nullptr;
   }
   workers_[wp->serial] = wp;
-  log_.information("[H0103] " + describe(*wp) + " started");
+  log_.information("[H0103] " + describe(*wp) + " started (generation " + std::to_string(wp->generation) + ")");
   wp->channel->start([this, serial = wp->serial](ipc::Frame& f) {
                        if (WorkerProcess* w = find(serial)) onFrame(*w, f);
                      },
@@ -123,12 +160,20 @@ void Master::onReady(WorkerProcess& wp) {
   if (wp.replaces) {
     if (WorkerProcess* old = find(wp.replaces)) askToStop(*old, "its replacement is ready");
   }
+  if (reloading_ && wp.generation == current_->id && wp.slot == rollSlot_) {
+    for (auto& [serial, w] : workers_) {
+      if (w->slot == wp.slot && w->generation != current_->id) askToStop(*w, "reload: its new-generation replacement is ready");
+    }
+    ++rollSlot_;
+    rollNext();
+    return;
+  }
   if (startingUp_) {
     size_t ready = 0;
     for (auto& [serial, w] : workers_) ready += w->state == WorkerProcess::State::Ready;
-    if (ready >= cfg_.workers) {
+    if (ready >= current_->cfg.workers) {
       startingUp_ = false;
-      log_.information("[H0105] all " + std::to_string(cfg_.workers) + " worker(s) ready");
+      log_.information("[H0105] all " + std::to_string(current_->cfg.workers) + " worker(s) ready");
     }
   }
 }
@@ -149,7 +194,7 @@ void Master::askToStop(WorkerProcess& wp, const char* why) {
   uv_timer_start(&wp.killTimer, [](uv_timer_t* t) {
     auto* w = static_cast<WorkerProcess*>(t->data);
     w->master->kill(*w, "still running after graceful_timeout");
-  }, uint64_t(cfg_.graceful_timeout) * 1000, 0);
+  }, uint64_t(current_->cfg.graceful_timeout) * 1000, 0);
 }
 
 void Master::kill(WorkerProcess& wp, const char* why) {
@@ -161,14 +206,18 @@ void Master::onExit(WorkerProcess& wp, int64_t status, int sig) {
   std::string how = sig ? "killed by signal " + std::to_string(sig) + " (" + strsignal(sig) + ")"
                         : "exited with code " + std::to_string(status);
   const WorkerProcess::State state = wp.state;
-  const bool expected = state == WorkerProcess::State::Stopping || wp.replacementSpawned || stopping_;
-  const int slot = wp.slot;
-  const uint64_t serial = wp.serial;
-  const uint64_t replaces = wp.replaces;
+  const bool currentGeneration = wp.generation == current_->id;
+  // Asked to go, replaced already, or of an older generation: not a crash.
+  const bool expected = state == WorkerProcess::State::Stopping || wp.replacementSpawned || stopping_ ||
+                        !currentGeneration;
+  const int slotId = wp.slot;
+  const uint64_t serial = wp.serial, replaces = wp.replaces;
+  const uint64_t ranMs = now() - wp.startedMs;
   const std::string lastError = wp.lastError;
   std::string line = "[H0109] " + describe(wp) + " " + how;
   if (!lastError.empty()) line += ": " + lastError;
-  if (expected) log_.information(line); else log_.error(line);
+  if (expected) log_.information(line);
+  else log_.error(line);
   workers_.erase(serial);
   release(wp);
 
@@ -177,29 +226,48 @@ void Master::onExit(WorkerProcess& wp, int64_t status, int sig) {
     return;
   }
   // A replacement that died before it was ready still owes its predecessor a stop.
-  for (auto& [s, w] : workers_) {
-    if (w->replacementSpawned && state == WorkerProcess::State::Starting && replaces == s)
-      askToStop(*w, "its replacement failed");
+  if (replaces && state == WorkerProcess::State::Starting) {
+    if (WorkerProcess* old = find(replaces)) askToStop(*old, "its replacement failed");
   }
   if (expected) return;
+  if (state == WorkerProcess::State::Starting && reloading_) {
+    rollback("worker " + std::to_string(slotId) + " of the new build " + how +
+             (lastError.empty() ? " before it was ready" : ": " + lastError));
+    return;
+  }
   if (startingUp_ && state == WorkerProcess::State::Starting) {
-    startupFailed(lastError.empty() ? "worker " + std::to_string(slot) + " " + how + " before it was ready"
+    startupFailed(lastError.empty() ? "worker " + std::to_string(slotId) + " " + how + " before it was ready"
                                     : lastError);
     return;
   }
   if (!sig && status == ipc::kExitFatal) {
-    log_.critical("[H0113] worker slot " + std::to_string(slot) +
-                  " exited with the fatal code (it cannot start): not respawning it; fix the plugin and "
-                  "restart hostd");
+    log_.critical("[H0113] worker slot " + std::to_string(slotId) +
+                  " exited with the fatal code (it cannot start): not respawning it until a reload");
+    slot(slotId).givenUp = true;
     return;
   }
-  if (!restarts_.allow(now())) {
-    log_.critical("[H0114] giving up on worker slot " + std::to_string(slot) + ": more than " +
-                  std::to_string(cfg_.restart_limit) + " restarts within " + std::to_string(cfg_.restart_window) +
-                  " s; last exit: " + how);
+  onCrash(slotId, ranMs, how);
+}
+
+void Master::onCrash(int slotId, uint64_t ranMs, const std::string& how) {
+  Slot& s = slot(slotId);
+  if (s.givenUp) return;
+  RestartPolicy::Decision d = s.policy.onCrash(now(), ranMs, how);
+  if (!d.respawn) {
+    s.givenUp = true;
+    log_.critical("[H0114] giving up on worker slot " + std::to_string(slotId) + ": more than " +
+                  std::to_string(current_->cfg.restart_limit) + " restarts within " +
+                  std::to_string(current_->cfg.restart_window) + " s; last exits: " + s.policy.lastReasons() +
+                  "; the slot stays empty until a reload (SIGHUP)");
     return;
   }
-  spawn(slot);
+  log_.warning("[H0124] respawning worker slot " + std::to_string(slotId) + " in " + std::to_string(d.delayMs) +
+               " ms (" + std::to_string(s.policy.recent(now())) + " restart(s) in the last " +
+               std::to_string(current_->cfg.restart_window) + " s)");
+  uv_timer_start(&s.respawn, [](uv_timer_t* t) {
+    auto* sl = static_cast<Slot*>(t->data);
+    if (!sl->master->stopping_ && !sl->givenUp) sl->master->spawn(sl->id);
+  }, d.delayMs, 0);
 }
 
 void Master::release(WorkerProcess& wp) {
@@ -214,6 +282,93 @@ void Master::release(WorkerProcess& wp) {
   uv_close(reinterpret_cast<uv_handle_t*>(&wp.process), done);
   uv_close(reinterpret_cast<uv_handle_t*>(&wp.killTimer), done);
 }
+
+// ---- reload ----
+
+void Master::reload() {
+  if (reloading_ || startingUp_) {
+    log_.warning(std::string("[H0126] SIGHUP: ") + (reloading_ ? "a reload is already running" : "still starting") +
+                 "; ignored");
+    return;
+  }
+  log_.information("[H0120] SIGHUP: reloading " + current_->cfg.file);
+  config::Config cfg;
+  try {
+    cfg = config::loadConfig(current_->cfg.file);
+  } catch (const config::ConfigError& e) {
+    log_.error(std::string("[H0121] reload refused, the running workers keep serving: ") + e.what());
+    return;
+  }
+  if (cfg.listen.toString() != current_->cfg.listen.toString()) {
+    log_.warning("[H0125] [server] listen changed to " + cfg.listen.toString() + ": the listening socket is kept (" +
+                 current_->cfg.listen.toString() + "); restart hostd to move it");
+    cfg.listen = current_->cfg.listen;
+  }
+  std::string why;
+  std::shared_ptr<Generation> next = prepare(cfg, current_->id + 1, listenFd_, store_, &why);
+  if (!next) {
+    log_.error("[H0121] reload refused, the running workers keep serving: plugin " + cfg.pluginPath() + ": " + why);
+    return;
+  }
+  previous_ = current_;
+  current_ = next;
+  reloading_ = true;
+  rollSlot_ = 1;
+  for (auto& [id, s] : slots_) {  // a reload gives given-up slots a new chance
+    uv_timer_stop(&s->respawn);
+    s->givenUp = false;
+    s->policy = RestartPolicy(policyParams());
+  }
+  log_.information("[H0122] reload started: generation " + std::to_string(current_->id) + ", plugin " +
+                   current_->pluginName + " " + current_->pluginVersion + ", " +
+                   std::to_string(current_->cfg.workers) + " worker(s), one slot at a time");
+  rollNext();
+}
+
+void Master::rollNext() {
+  if (rollSlot_ > int(current_->cfg.workers)) {
+    finishReload();
+    return;
+  }
+  spawn(rollSlot_);
+}
+
+void Master::finishReload() {
+  // Slots beyond the new worker count, and anything else of an older generation.
+  for (auto& [serial, w] : workers_) {
+    if (w->generation != current_->id) askToStop(*w, "reload finished");
+  }
+  reloading_ = false;
+  store_.discard(previous_->spec.pluginPath);
+  previous_.reset();
+  log_.information("[H0123] reload finished: generation " + std::to_string(current_->id) + " serving with plugin " +
+                   current_->pluginName + " " + current_->pluginVersion);
+}
+
+void Master::rollback(const std::string& why) {
+  log_.error("[H0127] reload rolled back to generation " + std::to_string(previous_->id) + " (plugin " +
+             previous_->pluginName + " " + previous_->pluginVersion + "): " + why);
+  std::shared_ptr<Generation> failed = current_;
+  current_ = previous_;
+  previous_.reset();
+  reloading_ = false;
+  for (auto& [serial, w] : workers_) {
+    if (w->generation == failed->id) {
+      w->state = WorkerProcess::State::Stopping;  // its exit is expected now
+      ::kill(w->pid, SIGKILL);
+    }
+  }
+  store_.discard(failed->spec.pluginPath);
+  // Slots already handed to the failed build get an old-build worker back.
+  for (unsigned s = 1; s <= current_->cfg.workers; ++s) {
+    bool served = false;
+    for (auto& [serial, w] : workers_)
+      served |= w->slot == int(s) && w->generation == current_->id && w->state != WorkerProcess::State::Stopping;
+    if (!served) spawn(int(s));
+  }
+}
+
+// ---- cluster ----
 
 void Master::startupFailed(const std::string& why) {
   log_.fatal("[H0115] no worker could start: " + why);
@@ -234,7 +389,7 @@ void Master::onSignal(int sig) {
       stop(false);
       break;
     case SIGHUP:
-      log_.warning("[H0117] SIGHUP: configuration reload is not available in this version; ignored");
+      if (!stopping_) reload();
       break;
     case SIGUSR2:
       for (auto& [serial, w] : workers_) {
@@ -248,6 +403,7 @@ void Master::onSignal(int sig) {
 
 void Master::stop(bool graceful) {
   stopping_ = true;
+  for (auto& [id, s] : slots_) uv_timer_stop(&s->respawn);
   for (auto& [serial, w] : workers_) {
     if (graceful) askToStop(*w, "shutting down");
     else ::kill(w->pid, SIGKILL);
@@ -260,14 +416,15 @@ void Master::maybeFinish() {
   finished_ = true;
   for (uv_signal_t& s : signals_) uv_close(reinterpret_cast<uv_handle_t*>(&s), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&watchdog_), nullptr);
+  for (auto& [id, s] : slots_) uv_close(reinterpret_cast<uv_handle_t*>(&s->respawn), nullptr);
   log_.information("[H0119] all workers gone; master exits with code " + std::to_string(exitCode_));
 }
 
 void Master::checkHeartbeats() {
-  const uint64_t limit = uint64_t(cfg_.heartbeat_timeout) * 1000;
+  const uint64_t limit = uint64_t(current_->cfg.heartbeat_timeout) * 1000;
   for (auto& [serial, w] : workers_) {
     if (w->state == WorkerProcess::State::Ready && now() - w->lastHeartbeatMs > limit)
-      kill(*w, ("hung: no heartbeat for " + std::to_string(cfg_.heartbeat_timeout) + " s").c_str());
+      kill(*w, ("hung: no heartbeat for " + std::to_string(current_->cfg.heartbeat_timeout) + " s").c_str());
   }
 }
 

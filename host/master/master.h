@@ -3,6 +3,7 @@
 #pragma once
 
 #include "config/config.h"
+#include "master/plugin_store.h"
 #include "master/restart_policy.h"
 #include "master/spawner.h"
 #include "master/worker_process.h"
@@ -11,14 +12,25 @@
 #include <uv.h>
 
 #include <map>
+#include <memory>
 #include <string>
 
 namespace hostd::master {
 
+/// One validated (config, plugin build) pair. Workers are spawned from the current one;
+/// a reload builds the next and rolls the workers over to it.
+struct Generation {
+  uint64_t id = 0;
+  config::Config cfg;
+  SpawnSpec spec;  ///< spec.pluginPath is the private copy
+  std::string pluginName, pluginVersion;
+};
+
 class Master {
  public:
-  /// `cfg` is validated; `listenFd` is bound and listening (owned by the caller).
-  Master(config::Config cfg, int listenFd, std::string exe);
+  /// `first` is validated and its plugin copy lives in `store`; `listenFd` is bound and
+  /// listening (owned by the caller).
+  Master(std::shared_ptr<Generation> first, int listenFd, PluginStore& store);
   Master(const Master&) = delete;
   Master& operator=(const Master&) = delete;
 
@@ -26,17 +38,40 @@ class Master {
   /// code: 0 after SIGTERM/SIGINT/SIGQUIT, 1 if no worker could start.
   int run();
 
+  /// Builds a validated generation from a config (copy + probe of its plugin). On
+  /// failure returns nullptr and sets *why.
+  static std::shared_ptr<Generation> prepare(const config::Config& cfg, uint64_t id, int listenFd,
+                                             PluginStore& store, std::string* why);
+
  private:
+  /// A worker slot (1..workers): its crash-loop guard and pending respawn.
+  struct Slot {
+    Master* master = nullptr;
+    int id = 0;
+    RestartPolicy policy;
+    uv_timer_t respawn{};
+    bool givenUp = false;
+    explicit Slot(RestartPolicy::Params p) : policy(p) {}
+  };
+
   // Lifecycle of one worker.
   WorkerProcess* spawn(int slot, uint64_t replaces = 0);
   void onFrame(WorkerProcess& wp, ipc::Frame& f);
   void onReady(WorkerProcess& wp);
   void onSuicide(WorkerProcess& wp, const std::string& reason);
   void onExit(WorkerProcess& wp, int64_t status, int signal);
+  void onCrash(int slot, uint64_t ranMs, const std::string& how);
   void askToStop(WorkerProcess& wp, const char* why);
   void kill(WorkerProcess& wp, const char* why);
   void release(WorkerProcess& wp);
   WorkerProcess* find(uint64_t serial);
+  Slot& slot(int id);
+
+  // Reload: SIGHUP -> validate -> roll slot by slot -> finish, or roll back.
+  void reload();
+  void rollNext();
+  void finishReload();
+  void rollback(const std::string& why);
 
   // Cluster.
   void onSignal(int sig);
@@ -44,19 +79,22 @@ class Master {
   void startupFailed(const std::string& why);
   void checkHeartbeats();
   void maybeFinish();
-  size_t liveWorkers() const { return workers_.size(); }
   std::string describe(const WorkerProcess& wp) const;
   uint64_t now() const { return uv_now(loop_); }
+  RestartPolicy::Params policyParams() const;
 
-  config::Config cfg_;
+  std::shared_ptr<Generation> current_;
+  std::shared_ptr<Generation> previous_;  ///< during a reload: what a rollback restores
   int listenFd_;
-  SpawnSpec spec_;
+  PluginStore& store_;
   uv_loop_t* loop_;
   Poco::Logger& log_;
-  RestartPolicy restarts_;
   std::map<uint64_t, WorkerProcess*> workers_;  ///< by serial; live processes only
+  std::map<int, std::unique_ptr<Slot>> slots_;
   uint64_t nextSerial_ = 1;
   bool startingUp_ = true;
+  bool reloading_ = false;
+  int rollSlot_ = 0;  ///< the slot being rolled over to the new generation
   bool stopping_ = false;
   bool finished_ = false;  ///< loop handles closed; uv_run is about to return
   int exitCode_ = 0;

@@ -24,6 +24,7 @@ struct WorkerProcess {
   int slot = 0;            ///< 1..workers; the id the plugin sees
   uint64_t serial = 0;     ///< unique per spawn, never reused
   uint64_t replaces = 0;   ///< serial of the worker this one replaces (suicide), 0 if none
+  uint64_t generation = 0; ///< the Generation (config + plugin build) it runs
   int pid = 0;
   State state = State::Starting;
   bool replacementSpawned = false;  ///< it asked to die and its successor was started

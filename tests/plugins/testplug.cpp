@@ -17,6 +17,9 @@ struct TestPlug : hostd::Handler {
     std::string fail = hostd::config("fail_init");
     if (!fail.empty()) throw std::runtime_error(fail);
     if (hostd::config("crash_init") == "true") std::abort();
+    // Crash in init only while this file exists: turns a healthy cluster into a crash loop.
+    std::string marker = hostd::config("crash_init_if_exists");
+    if (!marker.empty() && access(marker.c_str(), F_OK) == 0) std::abort();
   }
 
   void on_request(hostd::Request& req, hostd::Response& res) override {

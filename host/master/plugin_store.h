@@ -1,0 +1,40 @@
+// Private, versioned copies of the plugin: what workers actually dlopen.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace hostd::master {
+
+/// Each build of the plugin the master accepts is copied to a private file
+/// (<dir>/<name>.<version>.so) and the copy is validated in a probe process. Workers load
+/// the copy, so `cp new.so plugins/x.so` over the live file, a half-written file, or
+/// the dynamic loader's cache of an old image can never reach a worker; a respawn after
+/// a crash loads exactly the build that was validated. The directory is private (0700)
+/// and removed with the store.
+class PluginStore {
+ public:
+  /// Creates the private directory under $TMPDIR (or /tmp). Throws std::runtime_error.
+  explicit PluginStore(std::string exe);
+  ~PluginStore();
+  PluginStore(const PluginStore&) = delete;
+  PluginStore& operator=(const PluginStore&) = delete;
+
+  struct Prepared {
+    bool ok = false;
+    std::string path;           ///< the private copy (when ok)
+    std::string name, version;  ///< from the plugin's descriptor (when ok)
+    std::string message;        ///< why it was refused (when !ok)
+  };
+  /// Copies `source` to a new private file and probes that copy.
+  Prepared prepare(const std::string& source, uint64_t version);
+  /// Deletes a copy no worker will load again (workers that mapped it keep their mapping).
+  void discard(const std::string& path);
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string exe_;
+  std::string dir_;
+};
+
+}  // namespace hostd::master

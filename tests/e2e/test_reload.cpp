@@ -1,0 +1,202 @@
+// Issue 3 end to end: crash-loop backoff, reload (SIGHUP) with rolling restart, refusal,
+// rollback, in-place .so replacement, and zero failed requests under load.
+#include "harness.h"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <filesystem>
+#include <thread>
+
+using namespace hostd::test;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// A plugins dir of our own holding testplug (v1) as app.so, and a config serving it.
+struct App {
+  TempDir plugins;
+  std::string config(unsigned workers, const std::string& extra = "") const {
+    std::string cfg = testConfig("app", workers, extra);
+    std::string needle = "dir = " HOSTD_TEST_PLUGIN_DIR;
+    cfg.replace(cfg.find(needle), needle.size(), "dir = " + plugins.path());
+    return cfg;
+  }
+  /// cp <test-plugins>/<build>.so <plugins>/app.so, in place (same inode), like a user would.
+  void install(const std::string& build) const {
+    fs::copy_file(std::string(HOSTD_TEST_PLUGIN_DIR) + "/" + build + ".so", plugins.path() + "/app.so",
+                  fs::copy_options::overwrite_existing);
+  }
+  App() { install("testplug"); }
+};
+
+std::string body(uint16_t port, const std::string& target = "/") {
+  auto r = httpGet(port, target);
+  return r ? r->body : std::string("<no answer>");
+}
+
+/// Requests from `threads` clients until stop; counts every failure and non-2xx.
+struct Load {
+  std::atomic<bool> stop{false};
+  std::atomic<long> ok{0}, failed{0}, non2xx{0};
+  std::vector<std::thread> threads;
+  std::atomic<bool> sawV2{false};
+
+  Load(uint16_t port, bool keepAlive, int clients) {
+    for (int i = 0; i < clients; ++i) threads.emplace_back([this, port, keepAlive] { run(port, keepAlive); });
+  }
+  ~Load() { finish(); }
+  void finish() {
+    stop = true;
+    for (auto& t : threads)
+      if (t.joinable()) t.join();
+  }
+  void count(const std::optional<HttpResponse>& r) {
+    if (!r) ++failed;
+    else if (r->status < 200 || r->status > 299) ++non2xx;
+    else {
+      ++ok;
+      if (r->body == "testplug v2\n") sawV2 = true;
+    }
+  }
+  void run(uint16_t port, bool keepAlive) {
+    while (!stop) {
+      if (!keepAlive) {
+        count(httpGet(port, "/"));
+        continue;
+      }
+      try {
+        RawConn c(port);
+        for (bool open = true; open && !stop;) {
+          if (!c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")) {
+            ++failed;
+            break;
+          }
+          auto r = c.readResponse();
+          count(r);
+          // The server says when it closes (draining worker): then reconnect.
+          open = r && r->headers["connection"] != "close";
+        }
+      } catch (const std::exception&) {
+        ++failed;
+      }
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("SIGHUP after replacing the .so in place runs the new build, one slot at a time", "[e2e][reload]") {
+  App app;
+  HostdProcess h(app.config(2));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  CHECK(body(port) == "testplug v1\n");
+  std::vector<pid_t> before = h.workerPids();
+
+  app.install("testplug_v2");
+  CHECK(body(port) == "testplug v1\n");  // nothing changes without a reload
+  REQUIRE(h.signal(SIGHUP) == 0);
+  REQUIRE(h.waitForLog("[H0123] reload finished", 15s));
+  CHECK(h.countLog("[H0122] reload started: generation 2, plugin testplug v2") == 1);
+  CHECK(body(port) == "testplug v2\n");
+  REQUIRE(h.waitForWorkerCount(2, 10s));
+  for (pid_t old : before) CHECK(waitUntil([&] { return !processAlive(old); }, 10s));
+  // The new build is a private copy: replacing the file again changes nothing until the next reload.
+  app.install("testplug");
+  CHECK(body(port) == "testplug v2\n");
+}
+
+TEST_CASE("a reload with a broken config or a broken plugin is refused and the old build keeps serving",
+          "[e2e][reload]") {
+  App app;
+  HostdProcess h(app.config(2));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  std::string good = app.config(2);
+
+  h.dir().write("server.ini", good + "[server]\nworkers = many\n");
+  REQUIRE(h.signal(SIGHUP) == 0);
+  REQUIRE(h.waitForLog("[H0121] reload refused", 10s));
+  CHECK(h.waitForLog("workers = \"many\"", 1s));
+  CHECK(body(port) == "testplug v1\n");
+
+  h.dir().write("server.ini", good);
+  fs::copy_file(std::string(HOSTD_TEST_PLUGIN_DIR) + "/bad_abi.so", app.plugins.path() + "/app.so",
+                fs::copy_options::overwrite_existing);
+  REQUIRE(h.signal(SIGHUP) == 0);
+  REQUIRE(h.waitForLogCount("[H0121] reload refused", 2, 10s));
+  CHECK(h.waitForLog("ABI 99.0", 1s));
+  CHECK(h.countLog("[H0122]") == 0);
+  CHECK(body(port) == "testplug v1\n");
+  CHECK(h.workerPids().size() == 2);
+}
+
+TEST_CASE("new workers that cannot start roll the reload back to the old build", "[e2e][reload]") {
+  App app;
+  HostdProcess h(app.config(2));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  app.install("testplug_v2");
+  h.dir().write("server.ini", app.config(2, "[plugin.testplug]\nfail_init = cannot reach the database\n"));
+  REQUIRE(h.signal(SIGHUP) == 0);
+  REQUIRE(h.waitForLog("[H0127] reload rolled back to generation 1", 15s));
+  CHECK(h.waitForLog("cannot reach the database", 1s));
+  REQUIRE(h.waitForWorkerCount(2, 10s));
+  for (int i = 0; i < 10; ++i) CHECK(body(port) == "testplug v1\n");
+}
+
+TEST_CASE("a worker that crashes on every start backs off, is given up, and the master stays responsive",
+          "[e2e][reload]") {
+  App app;
+  TempDir markerDir;
+  std::string marker = markerDir.path() + "/crash";
+  HostdProcess h(app.config(1, "[cluster]\nrestart_limit = 3\nrestart_window = 60\n[plugin.testplug]\n"
+                               "crash_init_if_exists = " + marker + "\n"));
+  h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  markerDir.write("crash", "");
+  pid_t first = h.workerPids().at(0);
+  REQUIRE(::kill(first, SIGKILL) == 0);
+  REQUIRE(h.waitForLog("[H0114] giving up on worker slot 1", 10s));
+  std::string out = h.output();
+  INFO(out);
+  CHECK(h.countLog("[H0103]") == 4);  // the first start and 3 restarts, no more
+  CHECK(out.find("in 100 ms") < out.find("in 200 ms"));
+  CHECK(out.find("in 200 ms") < out.find("in 400 ms"));
+  CHECK_THAT(out, Catch::Contains("last exits: ") && Catch::Contains("signal 6"));
+  // Nothing respawns any more; the master still answers signals at once.
+  CHECK_FALSE(h.waitForLogCount("[H0103]", 5, 1s));
+  REQUIRE(h.signal(SIGTERM) == 0);
+  auto code = h.waitExit(5s);
+  REQUIRE(code);
+  CHECK(*code == 0);
+}
+
+TEST_CASE("reloads under keep-alive and connection-per-request load fail no request", "[e2e][reload]") {
+  for (bool keepAlive : {true, false}) {
+    INFO((keepAlive ? "keep-alive" : "connection per request"));
+    App app;
+    HostdProcess h(app.config(2, "[server]\ngraceful_timeout = 5\n"));
+    uint16_t port = h.port();
+    REQUIRE(h.waitForLog("[H0105]"));
+    Load load(port, keepAlive, 8);
+    for (int i = 1; i <= 3; ++i) {
+      REQUIRE(waitUntil([&] { return load.ok.load() > 500L * i; }, 10s));
+      app.install(i % 2 ? "testplug_v2" : "testplug");
+      REQUIRE(h.signal(SIGHUP) == 0);
+      REQUIRE(h.waitForLogCount("[H0123] reload finished", size_t(i), 20s));
+    }
+    REQUIRE(waitUntil([&] { return load.sawV2.load(); }, 5s));
+    long before = load.ok.load();
+    REQUIRE(waitUntil([&] { return load.ok.load() > before + 500; }, 10s));
+    load.finish();
+    INFO(h.output());
+    CHECK(load.failed.load() == 0);
+    CHECK(load.non2xx.load() == 0);
+    CHECK(load.ok.load() > 2000);
+    CHECK(body(port) == "testplug v2\n");
+  }
+}
