@@ -61,6 +61,9 @@ int Master::run() {
   uv_timer_init(loop_, &watchdog_);
   watchdog_.data = this;
   uv_timer_start(&watchdog_, [](uv_timer_t* t) { static_cast<Master*>(t->data)->checkHeartbeats(); }, 1000, 1000);
+  uv_timer_init(loop_, &debounce_);
+  debounce_.data = this;
+  updateWatch();
 
   log_.information("[H0102] starting " + std::to_string(current_->cfg.workers) + " worker(s) with plugin " +
                    current_->pluginName + " " + current_->pluginVersion + " (" + current_->cfg.pluginPath() + ")");
@@ -285,13 +288,13 @@ void Master::release(WorkerProcess& wp) {
 
 // ---- reload ----
 
-void Master::reload() {
+void Master::reload(const std::string& trigger) {
   if (reloading_ || startingUp_) {
-    log_.warning(std::string("[H0126] SIGHUP: ") + (reloading_ ? "a reload is already running" : "still starting") +
+    log_.warning("[H0126] " + trigger + ": " + (reloading_ ? "a reload is already running" : "still starting") +
                  "; ignored");
     return;
   }
-  log_.information("[H0120] SIGHUP: reloading " + current_->cfg.file);
+  log_.information("[H0120] " + trigger + ": reloading " + current_->cfg.file);
   config::Config cfg;
   try {
     cfg = config::loadConfig(current_->cfg.file);
@@ -341,6 +344,7 @@ void Master::finishReload() {
   reloading_ = false;
   store_.discard(previous_->spec.pluginPath);
   previous_.reset();
+  updateWatch();
   log_.information("[H0123] reload finished: generation " + std::to_string(current_->id) + " serving with plugin " +
                    current_->pluginName + " " + current_->pluginVersion);
 }
@@ -368,6 +372,42 @@ void Master::rollback(const std::string& why) {
   }
 }
 
+void Master::updateWatch() {
+  const bool want = current_->cfg.watch && !stopping_;
+  if (watch_ && (!want || watchedDir_ != current_->cfg.plugins_dir)) {
+    uv_close(reinterpret_cast<uv_handle_t*>(watch_), [](uv_handle_t* h) { delete reinterpret_cast<uv_fs_event_t*>(h); });
+    watch_ = nullptr;
+  }
+  if (!want || watch_) return;
+  auto* w = new uv_fs_event_t;
+  uv_fs_event_init(loop_, w);
+  w->data = this;
+  int rc = uv_fs_event_start(w, [](uv_fs_event_t* h, const char* name, int, int) {
+    static_cast<Master*>(h->data)->onPluginsChanged(name);
+  }, current_->cfg.plugins_dir.c_str(), 0);
+  if (rc != 0) {
+    log_.error("[H0128] cannot watch " + current_->cfg.plugins_dir + " ([plugins] watch): " + uv_strerror(rc) +
+               "; reload with SIGHUP instead");
+    uv_close(reinterpret_cast<uv_handle_t*>(w), [](uv_handle_t* h) { delete reinterpret_cast<uv_fs_event_t*>(h); });
+    return;
+  }
+  watch_ = w;
+  watchedDir_ = current_->cfg.plugins_dir;
+  log_.information("[H0128] watching " + watchedDir_ + " for a new " + current_->cfg.handler + ".so");
+}
+
+void Master::onPluginsChanged(const char* filename) {
+  if (!filename || std::string(filename) != current_->cfg.handler + ".so") return;
+  // A copy in progress fires many events: reload once it has been quiet for 500 ms. (An
+  // atomic rename of a finished file is the documented deploy path.)
+  uv_timer_start(&debounce_, [](uv_timer_t* t) {
+    auto* m = static_cast<Master*>(t->data);
+    if (m->reloading_) return;  // a newer build landed mid-reload: the repeat retries
+    uv_timer_stop(t);
+    m->reload(m->current_->cfg.handler + ".so changed in " + m->watchedDir_);
+  }, 500, 500);
+}
+
 // ---- cluster ----
 
 void Master::startupFailed(const std::string& why) {
@@ -389,7 +429,7 @@ void Master::onSignal(int sig) {
       stop(false);
       break;
     case SIGHUP:
-      if (!stopping_) reload();
+      if (!stopping_) reload("SIGHUP");
       break;
     case SIGUSR2:
       for (auto& [serial, w] : workers_) {
@@ -416,6 +456,8 @@ void Master::maybeFinish() {
   finished_ = true;
   for (uv_signal_t& s : signals_) uv_close(reinterpret_cast<uv_handle_t*>(&s), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&watchdog_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&debounce_), nullptr);
+  updateWatch();  // stopping_: closes the watch
   for (auto& [id, s] : slots_) uv_close(reinterpret_cast<uv_handle_t*>(&s->respawn), nullptr);
   log_.information("[H0119] all workers gone; master exits with code " + std::to_string(exitCode_));
 }

@@ -68,10 +68,13 @@ class Master {
   Slot& slot(int id);
 
   // Reload: SIGHUP -> validate -> roll slot by slot -> finish, or roll back.
-  void reload();
+  void reload(const std::string& trigger);
   void rollNext();
   void finishReload();
   void rollback(const std::string& why);
+  /// Starts, moves or stops the plugins-directory watch to match current_->cfg.
+  void updateWatch();
+  void onPluginsChanged(const char* filename);
 
   // Cluster.
   void onSignal(int sig);
@@ -100,6 +103,9 @@ class Master {
   int exitCode_ = 0;
   uv_signal_t signals_[5]{};
   uv_timer_t watchdog_{};
+  uv_fs_event_t* watch_ = nullptr;  ///< [plugins] watch: the plugins directory
+  std::string watchedDir_;
+  uv_timer_t debounce_{};       ///< reload once the directory has been quiet for a moment
 };
 
 }  // namespace hostd::master

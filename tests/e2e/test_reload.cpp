@@ -200,3 +200,20 @@ TEST_CASE("reloads under keep-alive and connection-per-request load fail no requ
     CHECK(body(port) == "testplug v2\n");
   }
 }
+
+TEST_CASE("watch = true: a new build renamed into the plugins directory goes live by itself", "[e2e][reload]") {
+  App app;
+  HostdProcess h(app.config(2, "[plugins]\nwatch = true\n"));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0128] watching"));
+  REQUIRE(h.waitForLog("[H0105]"));
+  CHECK(body(port) == "testplug v1\n");
+  // An unrelated file does not trigger anything.
+  app.plugins.write("notes.txt", "hello");
+  // The documented deploy path: copy next to it, then rename over it (atomic).
+  fs::copy_file(std::string(HOSTD_TEST_PLUGIN_DIR) + "/testplug_v2.so", app.plugins.path() + "/.app.so.tmp");
+  fs::rename(app.plugins.path() + "/.app.so.tmp", app.plugins.path() + "/app.so");
+  REQUIRE(h.waitForLog("[H0123] reload finished", 15s));
+  CHECK(h.countLog("[H0120] app.so changed in") == 1);
+  CHECK(body(port) == "testplug v2\n");
+}
