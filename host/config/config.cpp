@@ -82,7 +82,8 @@ const std::map<std::string, std::vector<std::string>>& knownKeys() {
   static const std::map<std::string, std::vector<std::string>> keys = {
       {"server", {"listen", "workers", "scheduling", "graceful_timeout"}},
       {"plugins", {"dir", "handler", "watch"}},
-      {"cluster", {"restart_limit", "restart_window", "heartbeat_timeout", "max_requests"}},
+      {"cluster", {"restart_limit", "restart_window", "heartbeat_timeout", "max_requests", "max_requests_jitter",
+                   "max_memory_mb"}},
       {"limits", {"max_header_bytes", "max_body_bytes", "header_timeout", "keepalive_timeout"}},
       {"log", {"level"}},
   };
@@ -238,6 +239,8 @@ Config parseConfig(std::string_view text, const std::string& file, unsigned cpuC
   c.restart_window = unsigned(r.number("cluster.restart_window", 60, 1, 86400));
   c.heartbeat_timeout = unsigned(r.number("cluster.heartbeat_timeout", 10, 1, 3600));
   c.max_requests = r.number("cluster.max_requests", 0, 0, UINT64_C(1) << 62);
+  c.max_requests_jitter = r.number("cluster.max_requests_jitter", 0, 0, UINT64_C(1) << 62);
+  c.max_memory_mb = r.number("cluster.max_memory_mb", 0, 0, UINT64_C(1) << 30);
 
   c.max_header_bytes = size_t(r.number("limits.max_header_bytes", 8192, 256, 1048576));
   c.max_body_bytes = size_t(r.number("limits.max_body_bytes", 1048576, 0, UINT64_C(1) << 30));
@@ -287,6 +290,8 @@ std::string toJson(const Config& c) {
   o.set("restart_window", c.restart_window);
   o.set("heartbeat_timeout", c.heartbeat_timeout);
   o.set("max_requests", std::to_string(c.max_requests));
+  o.set("max_requests_jitter", std::to_string(c.max_requests_jitter));
+  o.set("max_memory_mb", std::to_string(c.max_memory_mb));
   o.set("max_header_bytes", std::to_string(c.max_header_bytes));
   o.set("max_body_bytes", std::to_string(c.max_body_bytes));
   o.set("header_timeout", c.header_timeout);
@@ -323,6 +328,8 @@ Config fromJson(const std::string& json) {
     c.restart_window = o->getValue<unsigned>("restart_window");
     c.heartbeat_timeout = o->getValue<unsigned>("heartbeat_timeout");
     c.max_requests = std::stoull(o->getValue<std::string>("max_requests"));
+    c.max_requests_jitter = std::stoull(o->getValue<std::string>("max_requests_jitter"));
+    c.max_memory_mb = std::stoull(o->getValue<std::string>("max_memory_mb"));
     c.max_header_bytes = std::stoull(o->getValue<std::string>("max_header_bytes"));
     c.max_body_bytes = std::stoull(o->getValue<std::string>("max_body_bytes"));
     c.header_timeout = o->getValue<unsigned>("header_timeout");

@@ -33,6 +33,8 @@ struct Config {
   unsigned restart_window = 60;
   unsigned heartbeat_timeout = 10;
   uint64_t max_requests = 0;
+  uint64_t max_requests_jitter = 0;  ///< each worker recycles after max_requests + [0, jitter]
+  uint64_t max_memory_mb = 0;        ///< recycle a worker whose RSS exceeds this (0 = never)
   size_t max_header_bytes = 8192;
   size_t max_body_bytes = 1048576;
   unsigned header_timeout = 10;

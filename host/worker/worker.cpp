@@ -6,6 +6,7 @@
 #include <Poco/Logger.h>
 
 #include <csignal>
+#include <fstream>
 #include <cstdlib>
 #include <stdexcept>
 #include <sys/prctl.h>
@@ -59,7 +60,23 @@ WorkerEnv readWorkerEnv() {
   return e;
 }
 
-Worker::Worker(WorkerEnv env) : env_(std::move(env)), loop_(uv_default_loop()) {}
+uint64_t recycleAfter(uint64_t maxRequests, uint64_t jitter, uint64_t seed) {
+  if (maxRequests == 0) return 0;
+  return maxRequests + (jitter ? seed % (jitter + 1) : 0);
+}
+
+uint64_t residentMb() {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t size = 0, resident = 0;
+  if (!(statm >> size >> resident)) return 0;
+  return resident * uint64_t(sysconf(_SC_PAGESIZE)) / (1024 * 1024);
+}
+
+Worker::Worker(WorkerEnv env)
+    : env_(std::move(env)),
+      loop_(uv_default_loop()),
+      recycleAfter_(recycleAfter(env_.config.max_requests, env_.config.max_requests_jitter,
+                                 uint64_t(getpid()) * 2654435761u ^ uint64_t(uv_hrtime()))) {}
 
 void Worker::failStartup(const std::string& why) {
   log().error("[H0201] worker " + std::to_string(env_.id) + " cannot start: " + why);
@@ -153,8 +170,9 @@ void Worker::handle(http::Request& req, http::Response& res) {
     requestReplacement(std::string("handler error: ") + (err[0] ? err : "(no reason given)"));
     return;
   }
-  if (env_.config.max_requests && handled_ >= env_.config.max_requests)
-    requestReplacement("served max_requests = " + std::to_string(env_.config.max_requests));
+  if (recycleAfter_ && handled_ >= recycleAfter_)
+    requestReplacement("served " + std::to_string(handled_) + " requests (max_requests = " +
+                       std::to_string(env_.config.max_requests) + " + jitter)");
 }
 
 void Worker::requestReplacement(const std::string& reason) {
@@ -211,6 +229,13 @@ void Worker::finish() {
 }
 
 void Worker::sendHeartbeat() {
+  // Checked here, on the loop, once a second: a leaking plugin is recycled like max_requests.
+  if (env_.config.max_memory_mb && !replacementAsked_) {
+    uint64_t rss = residentMb();
+    if (rss > env_.config.max_memory_mb)
+      requestReplacement("resident memory " + std::to_string(rss) + " MB exceeds max_memory_mb = " +
+                         std::to_string(env_.config.max_memory_mb));
+  }
   ipc::Heartbeat hb;
   const http::Server::Stats& s = server_->stats();
   hb.requests = s.requests;

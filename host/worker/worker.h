@@ -61,7 +61,15 @@ class Worker {
   bool replacementAsked_ = false;
   bool draining_ = false;
   uint64_t handled_ = 0;
+  uint64_t recycleAfter_ = 0;
 };
+
+/// The request count after which a worker recycles itself: max + a share of jitter
+/// picked by `seed`, so workers started together do not all recycle at once. 0 = never.
+uint64_t recycleAfter(uint64_t maxRequests, uint64_t jitter, uint64_t seed);
+
+/// This process's resident set size in MiB (from /proc/self/statm), 0 if unknown.
+uint64_t residentMb();
 
 /// main() for a process started as a worker. Never returns to the caller's logic.
 int runWorker();

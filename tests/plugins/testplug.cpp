@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <vector>
 #include <unistd.h>
 
 #ifndef TESTPLUG_VERSION
@@ -13,6 +14,8 @@
 #endif
 
 struct TestPlug : hostd::Handler {
+  std::vector<std::string> hoard;  // /grow keeps memory here
+
   void init() override {
     std::string fail = hostd::config("fail_init");
     if (!fail.empty()) throw std::runtime_error(fail);
@@ -50,6 +53,10 @@ struct TestPlug : hostd::Handler {
     } else if (path == "/fatal") {
       hostd::fatal("fatal from /fatal");
       res.send("ok\n");
+    } else if (path == "/grow") {
+      size_t mb = std::stoul(std::string(req.query_param("mb").empty() ? "10" : req.query_param("mb")));
+      hoard.emplace_back(mb * 1024 * 1024, 'x');  // touched: resident
+      res.send("grew " + std::to_string(mb) + " MB\n");
     } else if (path == "/crash") {
       std::raise(SIGSEGV);
     } else if (path == "/spin") {

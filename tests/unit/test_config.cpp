@@ -37,6 +37,8 @@ TEST_CASE("an empty config has every default", "[config]") {
   CHECK(c.restart_window == 60);
   CHECK(c.heartbeat_timeout == 10);
   CHECK(c.max_requests == 0);
+  CHECK(c.max_requests_jitter == 0);
+  CHECK(c.max_memory_mb == 0);
   CHECK(c.max_header_bytes == 8192);
   CHECK(c.max_body_bytes == 1048576);
   CHECK(c.header_timeout == 10);
@@ -62,6 +64,8 @@ restart_limit = 4
 restart_window = 30
 heartbeat_timeout = 3
 max_requests = 1000
+max_requests_jitter = 50
+max_memory_mb = 512
 [limits]
 max_header_bytes = 4096
 max_body_bytes = 0
@@ -84,6 +88,8 @@ path = /a;b#c
   CHECK(c.restart_window == 30);
   CHECK(c.heartbeat_timeout == 3);
   CHECK(c.max_requests == 1000);
+  CHECK(c.max_requests_jitter == 50);
+  CHECK(c.max_memory_mb == 512);
   CHECK(c.max_header_bytes == 4096);
   CHECK(c.max_body_bytes == 0);
   CHECK(c.header_timeout == 2);
@@ -164,6 +170,7 @@ TEST_CASE("toJson / fromJson round-trip", "[config]") {
   CHECK(d.listen.ipv6);
   CHECK(d.workers == 7);
   CHECK(d.max_requests == 123456789012ull);
+  CHECK(d.max_memory_mb == c.max_memory_mb);
   CHECK(d.plugins_dir == c.plugins_dir);
   CHECK(d.pluginSection("x")->at("k") == "v w");
   CHECK(d.file == c.file);
