@@ -242,6 +242,21 @@ bool processAlive(pid_t pid) {
   return readStat(pid, &state, &ppid) && state != 'Z' && state != 'X';
 }
 
+double cpuSeconds(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string s;
+  if (!std::getline(f, s)) return -1;
+  std::istringstream rest(s.substr(s.rfind(')') + 2));
+  std::string field;
+  unsigned long utime = 0, stime = 0;
+  for (int i = 3; i <= 15; ++i) {  // fields 14 and 15 of stat(5): utime, stime
+    rest >> field;
+    if (i == 14) utime = std::stoul(field);
+    if (i == 15) stime = std::stoul(field);
+  }
+  return double(utime + stime) / double(sysconf(_SC_CLK_TCK));
+}
+
 std::vector<std::string> listFds(pid_t pid) {
   std::vector<std::string> out;
   std::string dir = "/proc/" + std::to_string(pid) + "/fd";

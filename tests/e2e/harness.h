@@ -83,6 +83,8 @@ struct RunResult {
 RunResult runHostd(const std::vector<std::string>& args, Ms timeout = Ms(20000));
 
 bool processAlive(pid_t pid);
+/// CPU time (user + system) a process used so far, in seconds.
+double cpuSeconds(pid_t pid);
 /// readlink of every /proc/<pid>/fd entry.
 std::vector<std::string> listFds(pid_t pid);
 

@@ -167,8 +167,10 @@ TEST_CASE("a worker that crashes on every start backs off, is given up, and the 
   CHECK(out.find("in 100 ms") < out.find("in 200 ms"));
   CHECK(out.find("in 200 ms") < out.find("in 400 ms"));
   CHECK_THAT(out, Catch::Contains("last exits: ") && Catch::Contains("signal 6"));
-  // Nothing respawns any more; the master still answers signals at once.
+  // Nothing respawns any more, the master idles (it spent well under a second of CPU on
+  // all of this) and still answers signals at once.
   CHECK_FALSE(h.waitForLogCount("[H0103]", 5, 1s));
+  CHECK(cpuSeconds(h.pid()) < 0.5);
   REQUIRE(h.signal(SIGTERM) == 0);
   auto code = h.waitExit(5s);
   REQUIRE(code);
