@@ -357,7 +357,10 @@ void Master::rollback(const std::string& why) {
   previous_.reset();
   reloading_ = false;
   for (auto& [serial, w] : workers_) {
-    if (w->generation == failed->id) {
+    if (w->generation != failed->id) continue;
+    if (w->state == WorkerProcess::State::Ready) {
+      askToStop(*w, "reload rolled back");  // serving: drain, lose nothing
+    } else {
       w->state = WorkerProcess::State::Stopping;  // its exit is expected now
       ::kill(w->pid, SIGKILL);
     }
