@@ -221,7 +221,8 @@ Config parseConfig(std::string_view text, const std::string& file, unsigned cpuC
                                 : unsigned(r.number("server.workers", 1, 1, 1024, "\"auto\" or a whole number from 1 to 1024"));
   std::string sched = lower(r.text("server.scheduling", "shared"));
   if (sched == "shared") c.scheduling = Scheduling::Shared;
-  else if (sched == "round_robin" || sched == "reuseport")
+  else if (sched == "round_robin") c.scheduling = Scheduling::RoundRobin;
+  else if (sched == "reuseport")
     r.fail("server.scheduling", sched, "shared (" + sched + " is not implemented yet; use shared)");
   else r.fail("server.scheduling", r.raw("server.scheduling"), "shared, round_robin or reuseport");
   c.graceful_timeout = unsigned(r.number("server.graceful_timeout", 5, 1, 3600));

@@ -1,9 +1,11 @@
 #include "http/server.h"
 
 #include "http/connection.h"
+#include "ipc/fd_passing.h"
 
 #include <cerrno>
 #include <ctime>
+#include <vector>
 #include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -35,6 +37,15 @@ int Server::listen(int fd) {
   // connection: every worker polls the one shared socket, and a worker that wakes first
   // must not drain the whole queue — with keep-alive that would pin all long-lived
   // connections to one process (nginx: multi_accept off).
+  return watchSource(fd);
+}
+
+int Server::receiveFrom(int handoffFd) {
+  handoff_ = true;
+  return watchSource(handoffFd);
+}
+
+int Server::watchSource(int fd) {
   listenFd_ = fd;
   if (int rc = uv_poll_init(loop_, &listener_, fd); rc != 0) return rc;
   listener_.data = this;
@@ -44,7 +55,25 @@ int Server::listen(int fd) {
 
 void Server::onAcceptable(uv_poll_t* h, int status, int) {
   auto* self = static_cast<Server*>(h->data);
-  if (status == 0 && !self->draining_) self->acceptOne();
+  if (status != 0 || self->draining_) return;
+  if (self->handoff_) self->receiveHandedOff();
+  else self->acceptOne();
+}
+
+void Server::receiveHandedOff() {
+  std::vector<int> fds;
+  int rc = ipc::receiveFds(listenFd_, fds);
+  for (int fd : fds) adopt(fd);
+  if (rc != 0) stopAccepting();  // the master is gone (EOF) or the socket broke
+}
+
+void Server::adopt(int fd) {
+  auto* c = new Connection(*this);
+  c->next = head_;
+  if (head_) head_->prev = c;
+  head_ = c;
+  ++count_;
+  if (c->start(fd)) stats_.accepted++;
 }
 
 void Server::acceptOne() {
@@ -60,12 +89,7 @@ void Server::acceptOne() {
     }
     return;  // EAGAIN: a sibling worker took it
   }
-  auto* c = new Connection(*this);
-  c->next = head_;
-  if (head_) head_->prev = c;
-  head_ = c;
-  ++count_;
-  if (c->start(fd)) stats_.accepted++;
+  adopt(fd);
   // Let a sibling woken by the same readiness take the next connection before we loop
   // back (returns at once when nobody else is runnable; unlike libuv's single-accept
   // nanosleep, which sleeps for the timer slack, ~50 us, on every accept).
@@ -91,6 +115,13 @@ void Server::notifyIfDrained() {
 void Server::stopAccepting() {
   if (!listening_) return;
   listening_ = false;
+  // Connections the master already handed over are ours: take them before closing, or
+  // closing the socket would drop them with it.
+  if (handoff_) {
+    std::vector<int> fds;
+    ipc::receiveFds(listenFd_, fds);
+    for (int fd : fds) adopt(fd);
+  }
   uv_timer_stop(&acceptPause_);
   uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
   // Our copy of the shared socket: siblings keep theirs and go on accepting.

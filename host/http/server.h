@@ -41,6 +41,9 @@ class Server {
 
   /// Adopts a bound, listening socket fd and starts accepting. 0 or a negative uv error.
   int listen(int fd);
+  /// round_robin scheduling: connections arrive as fds from the master over a hand-off
+  /// socket (ipc/fd_passing.h) instead of being accepted here. 0 or a negative uv error.
+  int receiveFrom(int handoffFd);
   /// Closes the listening handle (idempotent).
   void stopAccepting();
   /// stopAccepting(); idle connections close now, busy ones after their current response
@@ -67,7 +70,10 @@ class Server {
 
  private:
   static void onAcceptable(uv_poll_t* h, int status, int events);
+  int watchSource(int fd);
   void acceptOne();
+  void receiveHandedOff();
+  void adopt(int fd);
   void notifyIfDrained();
   void sweep();
 
@@ -75,7 +81,8 @@ class Server {
   Limits limits_;
   Handler handler_;
   uv_poll_t listener_{};   // readiness of the shared listening socket
-  int listenFd_ = -1;
+  int listenFd_ = -1;        // the listening socket, or the hand-off socket (round_robin)
+  bool handoff_ = false;
   bool listening_ = false;
   uv_timer_t acceptPause_{};  // EMFILE back-off
   uv_timer_t sweep_{};

@@ -1,9 +1,13 @@
 #include "master/master.h"
 
+#include "ipc/fd_passing.h"
 #include "ipc/worker_contract.h"
 
 #include <csignal>
+#include <cerrno>
 #include <cstring>
+#include <sys/socket.h>
+#include <vector>
 #include <unistd.h>
 
 namespace hostd::master {
@@ -34,6 +38,7 @@ std::shared_ptr<Generation> Master::prepare(const config::Config& cfg, uint64_t 
   size_t len = sizeof exe;
   g->spec.exe = uv_exepath(exe, &len) == 0 ? std::string(exe, len) : std::string("/proc/self/exe");
   g->spec.listenFd = listenFd;
+  g->spec.roundRobin = cfg.scheduling == config::Scheduling::RoundRobin;
   g->spec.configJson = config::toJson(cfg);
   g->spec.pluginPath = p.path;
   g->spec.masterPid = int(getpid());
@@ -63,6 +68,8 @@ int Master::run() {
   uv_timer_start(&watchdog_, [](uv_timer_t* t) { static_cast<Master*>(t->data)->checkHeartbeats(); }, 1000, 1000);
   uv_timer_init(loop_, &debounce_);
   debounce_.data = this;
+  uv_poll_init(loop_, &acceptPoll_, listenFd_);
+  acceptPoll_.data = this;
   updateWatch();
 
   log_.information("[H0102] starting " + std::to_string(current_->cfg.workers) + " worker(s) with plugin " +
@@ -156,6 +163,7 @@ void Master::onReady(WorkerProcess& wp) {
   wp.state = WorkerProcess::State::Ready;
   wp.lastHeartbeatMs = now();
   log_.information("[H0104] " + describe(wp) + " ready");
+  updateAccepting();
   if (stopping_) {
     askToStop(wp, "shutting down");
     return;
@@ -192,6 +200,7 @@ void Master::onSuicide(WorkerProcess& wp, const std::string& reason) {
 void Master::askToStop(WorkerProcess& wp, const char* why) {
   if (wp.state == WorkerProcess::State::Stopping) return;
   wp.state = WorkerProcess::State::Stopping;
+  updateAccepting();  // round_robin: no new connection goes to a draining worker
   log_.information("[H0107] asking " + describe(wp) + " to drain and exit (" + why + ")");
   if (!wp.channel || !wp.channel->send(ipc::MsgType::Restart)) ::kill(wp.pid, SIGTERM);
   uv_timer_start(&wp.killTimer, [](uv_timer_t* t) {
@@ -223,6 +232,7 @@ void Master::onExit(WorkerProcess& wp, int64_t status, int sig) {
   else log_.error(line);
   workers_.erase(serial);
   release(wp);
+  updateAccepting();
 
   if (stopping_) {
     maybeFinish();
@@ -276,6 +286,8 @@ void Master::onCrash(int slotId, uint64_t ranMs, const std::string& how) {
 void Master::release(WorkerProcess& wp) {
   ipc::Channel::destroy(wp.channel);
   wp.channel = nullptr;
+  if (wp.handoffFd >= 0) close(wp.handoffFd);  // connections queued there die with it
+  wp.handoffFd = -1;
   wp.pendingCloses = 2;
   auto done = [](uv_handle_t* h) {
     auto* w = static_cast<WorkerProcess*>(h->data);
@@ -411,6 +423,64 @@ void Master::onPluginsChanged(const char* filename) {
   }, 500, 500);
 }
 
+// ---- round_robin ----
+
+void Master::updateAccepting() {
+  bool want = false;
+  if (!stopping_) {
+    for (auto& [serial, w] : workers_) want |= w->state == WorkerProcess::State::Ready && w->handoffFd >= 0;
+  }
+  if (want == accepting_) return;
+  accepting_ = want;
+  if (want) {
+    uv_poll_start(&acceptPoll_, UV_READABLE, [](uv_poll_t* h, int status, int) {
+      if (status == 0) static_cast<Master*>(h->data)->acceptAndDispatch();
+    });
+  } else {
+    uv_poll_stop(&acceptPoll_);
+  }
+}
+
+void Master::acceptAndDispatch() {
+  for (int i = 0; i < 64; ++i) {  // bounded: frames and signals get their turn
+    int fd = accept4(listenFd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      dispatch(fd);
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED) {
+      // Out of fds or memory: the connection stays queued; pause until the next tick.
+      log_.error(std::string("[H0130] accept() failed in the master: ") + std::strerror(errno) +
+                 "; pausing round_robin accepts for a second");
+      uv_poll_stop(&acceptPoll_);
+      accepting_ = false;
+    }
+    return;
+  }
+}
+
+bool Master::dispatch(int fd) {
+  std::vector<WorkerProcess*> ready;
+  for (auto& [serial, w] : workers_) {
+    if (w->state == WorkerProcess::State::Ready && w->handoffFd >= 0) ready.push_back(w);
+  }
+  for (size_t k = 0; k < ready.size(); ++k) {
+    WorkerProcess* w = ready[(rrNext_ + k) % ready.size()];
+    if (ipc::sendFd(w->handoffFd, fd) == 0) {
+      rrNext_ = (rrNext_ + k + 1) % ready.size();
+      ++w->handedOff;
+      close(fd);  // the worker has its own copy now
+      return true;
+    }
+  }
+  close(fd);  // nobody could take it: the client sees a closed connection, we leak nothing
+  if (++dropped_ == 1 || dropped_ % 1000 == 0)
+    log_.warning("[H0131] round_robin: no ready worker could take a connection (" + std::to_string(dropped_) +
+                 " dropped so far)");
+  return false;
+}
+
 // ---- cluster ----
 
 void Master::startupFailed(const std::string& why) {
@@ -438,7 +508,8 @@ void Master::onSignal(int sig) {
       for (auto& [serial, w] : workers_) {
         log_.information("[H0118] " + describe(*w) + " requests=" + std::to_string(w->counters.requests) +
                          " accepted=" + std::to_string(w->counters.accepted) +
-                         " active=" + std::to_string(w->counters.active));
+                         " active=" + std::to_string(w->counters.active) +
+                         (w->handoffFd >= 0 ? " handed_off=" + std::to_string(w->handedOff) : std::string()));
       }
       break;
   }
@@ -446,6 +517,7 @@ void Master::onSignal(int sig) {
 
 void Master::stop(bool graceful) {
   stopping_ = true;
+  updateAccepting();
   for (auto& [id, s] : slots_) uv_timer_stop(&s->respawn);
   for (auto& [serial, w] : workers_) {
     if (graceful) askToStop(*w, "shutting down");
@@ -460,12 +532,14 @@ void Master::maybeFinish() {
   for (uv_signal_t& s : signals_) uv_close(reinterpret_cast<uv_handle_t*>(&s), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&watchdog_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&debounce_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&acceptPoll_), nullptr);
   updateWatch();  // stopping_: closes the watch
   for (auto& [id, s] : slots_) uv_close(reinterpret_cast<uv_handle_t*>(&s->respawn), nullptr);
   log_.information("[H0119] all workers gone; master exits with code " + std::to_string(exitCode_));
 }
 
 void Master::checkHeartbeats() {
+  updateAccepting();  // resumes accepting after a pause (EMFILE)
   const uint64_t limit = uint64_t(current_->cfg.heartbeat_timeout) * 1000;
   for (auto& [serial, w] : workers_) {
     if (w->state == WorkerProcess::State::Ready && now() - w->lastHeartbeatMs > limit)

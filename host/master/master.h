@@ -76,6 +76,11 @@ class Master {
   void updateWatch();
   void onPluginsChanged(const char* filename);
 
+  // round_robin: the master accepts and hands connection i to ready worker (i + 1) mod n.
+  void updateAccepting();
+  void acceptAndDispatch();
+  bool dispatch(int fd);
+
   // Cluster.
   void onSignal(int sig);
   void stop(bool graceful);
@@ -106,6 +111,10 @@ class Master {
   uv_fs_event_t* watch_ = nullptr;  ///< [plugins] watch: the plugins directory
   std::string watchedDir_;
   uv_timer_t debounce_{};       ///< reload once the directory has been quiet for a moment
+  uv_poll_t acceptPoll_{};      ///< round_robin: readiness of the listening socket
+  bool accepting_ = false;
+  size_t rrNext_ = 0;           ///< round_robin: index of the next ready worker
+  uint64_t dropped_ = 0;        ///< round_robin: connections no ready worker could take
 };
 
 }  // namespace hostd::master

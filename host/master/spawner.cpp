@@ -1,5 +1,6 @@
 #include "master/spawner.h"
 
+#include "ipc/fd_passing.h"
 #include "ipc/worker_contract.h"
 
 #include <Poco/Exception.h>
@@ -50,8 +51,15 @@ int spawnWorker(uv_loop_t* loop, const SpawnSpec& spec, WorkerProcess& wp, uv_ex
       stdio[i].flags = UV_INHERIT_FD;
       stdio[i].data.fd = i;
     }
+    int handoff[2] = {-1, -1};
+    if (spec.roundRobin) {
+      if (int rc = ipc::makeHandoffPair(handoff); rc != 0) {
+        *error = "socketpair() failed while spawning worker " + std::to_string(wp.slot) + ": " + std::strerror(-rc);
+        return rc;
+      }
+    }
     stdio[ipc::kWorkerListenFd].flags = UV_INHERIT_FD;
-    stdio[ipc::kWorkerListenFd].data.fd = spec.listenFd;
+    stdio[ipc::kWorkerListenFd].data.fd = spec.roundRobin ? handoff[1] : spec.listenFd;
     stdio[ipc::kWorkerChannelInFd].flags = UV_INHERIT_FD;
     stdio[ipc::kWorkerChannelInFd].data.fd = toWorker.readHandle();
     stdio[ipc::kWorkerChannelOutFd].flags = UV_INHERIT_FD;
@@ -71,7 +79,10 @@ int spawnWorker(uv_loop_t* loop, const SpawnSpec& spec, WorkerProcess& wp, uv_ex
     opts.stdio = stdio;
     opts.stdio_count = 6;
     wp.process.data = &wp;
-    if (int rc = uv_spawn(loop, &wp.process, &opts); rc != 0) {
+    int rc = uv_spawn(loop, &wp.process, &opts);
+    if (handoff[1] >= 0) close(handoff[1]);  // the worker's end lives on in the worker only
+    wp.handoffFd = handoff[0];
+    if (rc != 0) {
       // uv_spawn initialised the handle even on failure: the caller must still close it.
       *error = std::string("uv_spawn(") + spec.exe + ") failed: " + uv_strerror(rc);
       return rc;

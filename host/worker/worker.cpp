@@ -127,8 +127,10 @@ int Worker::run() {
   server_ = std::make_unique<http::Server>(loop_, limits,
                                            [this](http::Request& rq, http::Response& rs) { handle(rq, rs); });
   server_->setServerHeader(std::string("hostd/") + HOSTD_VERSION);
-  if (int rc = server_->listen(env_.listenFd); rc != 0)
-    failStartup(std::string("cannot serve on the inherited listening socket: ") + uv_strerror(rc));
+  const bool roundRobin = env_.config.scheduling == config::Scheduling::RoundRobin;
+  if (int rc = roundRobin ? server_->receiveFrom(env_.listenFd) : server_->listen(env_.listenFd); rc != 0)
+    failStartup(std::string("cannot serve on the inherited ") + (roundRobin ? "hand-off" : "listening") +
+                " socket: " + uv_strerror(rc));
 
   uv_signal_init(loop_, &sigterm_);
   sigterm_.data = this;

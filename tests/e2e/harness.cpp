@@ -272,4 +272,51 @@ std::vector<std::string> listFds(pid_t pid) {
   return out;
 }
 
+// ---- load ----
+
+Load::Load(uint16_t port, bool keepAlive, int clients, std::string watchBody) : watch_(std::move(watchBody)) {
+  for (int i = 0; i < clients; ++i) threads_.emplace_back([this, port, keepAlive] { run(port, keepAlive); });
+}
+
+Load::~Load() { finish(); }
+
+void Load::finish() {
+  stop_ = true;
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+}
+
+void Load::count(const std::optional<HttpResponse>& r) {
+  if (!r) ++failed;
+  else if (r->status < 200 || r->status > 299) ++non2xx;
+  else {
+    ++ok;
+    if (!watch_.empty() && r->body == watch_) ++watched;
+  }
+}
+
+void Load::run(uint16_t port, bool keepAlive) {
+  while (!stop_) {
+    if (!keepAlive) {
+      count(httpGet(port, "/", Ms(3000)));
+      continue;
+    }
+    try {
+      RawConn c(port);
+      for (bool open = true; open && !stop_;) {
+        if (!c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")) {
+          ++failed;
+          break;
+        }
+        auto r = c.readResponse();
+        count(r);
+        // The server says when it closes (draining worker): then reconnect.
+        open = r && r->headers["connection"] != "close";
+      }
+    } catch (const std::exception&) {
+      ++failed;
+    }
+  }
+}
+
 }  // namespace hostd::test

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -87,5 +88,24 @@ bool processAlive(pid_t pid);
 double cpuSeconds(pid_t pid);
 /// readlink of every /proc/<pid>/fd entry.
 std::vector<std::string> listFds(pid_t pid);
+
+/// A bounded load generator: `clients` threads send GET / until finish(), over keep-alive
+/// connections (reconnecting when the server says Connection: close) or one connection
+/// per request, and count every outcome.
+class Load {
+ public:
+  Load(uint16_t port, bool keepAlive, int clients, std::string watchBody = "");
+  ~Load();  ///< finish()
+  void finish();
+  std::atomic<long> ok{0}, failed{0}, non2xx{0};
+  std::atomic<long> watched{0};  ///< 2xx responses whose body was watchBody
+
+ private:
+  void run(uint16_t port, bool keepAlive);
+  void count(const std::optional<HttpResponse>& r);
+  std::string watch_;
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+};
 
 }  // namespace hostd::test

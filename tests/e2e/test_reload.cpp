@@ -37,55 +37,6 @@ std::string body(uint16_t port, const std::string& target = "/") {
   return r ? r->body : std::string("<no answer>");
 }
 
-/// Requests from `threads` clients until stop; counts every failure and non-2xx.
-struct Load {
-  std::atomic<bool> stop{false};
-  std::atomic<long> ok{0}, failed{0}, non2xx{0};
-  std::vector<std::thread> threads;
-  std::atomic<bool> sawV2{false};
-
-  Load(uint16_t port, bool keepAlive, int clients) {
-    for (int i = 0; i < clients; ++i) threads.emplace_back([this, port, keepAlive] { run(port, keepAlive); });
-  }
-  ~Load() { finish(); }
-  void finish() {
-    stop = true;
-    for (auto& t : threads)
-      if (t.joinable()) t.join();
-  }
-  void count(const std::optional<HttpResponse>& r) {
-    if (!r) ++failed;
-    else if (r->status < 200 || r->status > 299) ++non2xx;
-    else {
-      ++ok;
-      if (r->body == "testplug v2\n") sawV2 = true;
-    }
-  }
-  void run(uint16_t port, bool keepAlive) {
-    while (!stop) {
-      if (!keepAlive) {
-        count(httpGet(port, "/"));
-        continue;
-      }
-      try {
-        RawConn c(port);
-        for (bool open = true; open && !stop;) {
-          if (!c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")) {
-            ++failed;
-            break;
-          }
-          auto r = c.readResponse();
-          count(r);
-          // The server says when it closes (draining worker): then reconnect.
-          open = r && r->headers["connection"] != "close";
-        }
-      } catch (const std::exception&) {
-        ++failed;
-      }
-    }
-  }
-};
-
 }  // namespace
 
 TEST_CASE("SIGHUP after replacing the .so in place runs the new build, one slot at a time", "[e2e][reload]") {
@@ -178,20 +129,21 @@ TEST_CASE("a worker that crashes on every start backs off, is given up, and the 
 }
 
 TEST_CASE("reloads under keep-alive and connection-per-request load fail no request", "[e2e][reload]") {
+  for (const char* scheduling : {"shared", "round_robin"})
   for (bool keepAlive : {true, false}) {
-    INFO((keepAlive ? "keep-alive" : "connection per request"));
+    INFO(scheduling << ", " << (keepAlive ? "keep-alive" : "connection per request"));
     App app;
-    HostdProcess h(app.config(2, "[server]\ngraceful_timeout = 5\n"));
+    HostdProcess h(app.config(2, std::string("[server]\ngraceful_timeout = 5\nscheduling = ") + scheduling + "\n"));
     uint16_t port = h.port();
     REQUIRE(h.waitForLog("[H0105]"));
-    Load load(port, keepAlive, 8);
+    Load load(port, keepAlive, 8, "testplug v2\n");
     for (int i = 1; i <= 3; ++i) {
       REQUIRE(waitUntil([&] { return load.ok.load() > 500L * i; }, 10s));
       app.install(i % 2 ? "testplug_v2" : "testplug");
       REQUIRE(h.signal(SIGHUP) == 0);
       REQUIRE(h.waitForLogCount("[H0123] reload finished", size_t(i), 20s));
     }
-    REQUIRE(waitUntil([&] { return load.sawV2.load(); }, 5s));
+    REQUIRE(waitUntil([&] { return load.watched.load() > 0; }, 5s));
     long before = load.ok.load();
     REQUIRE(waitUntil([&] { return load.ok.load() > before + 500; }, 10s));
     load.finish();
