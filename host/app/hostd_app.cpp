@@ -106,12 +106,12 @@ int HostdApp::main(const std::vector<std::string>& args) {
     // Validated before anything is bound; the listening fd is filled in below.
     std::shared_ptr<master::Generation> first = master::Master::prepare(cfg, 1, -1, store, &why);
     if (!first) return refused(why);
-    master::Listener listener(cfg);
+    master::Listener listener(cfg, cfg.scheduling == config::Scheduling::ReusePort);
     first->spec.listenFd = listener.fd();
     log.information("[H0101] hostd " HOSTD_VERSION " master pid " + std::to_string(getpid()) + " listening on " +
                     listener.address() + " (config " + cfg.file + ", plugin " + first->pluginName + " " +
                     first->pluginVersion + ")");
-    master::Master m(first, listener.fd(), store);
+    master::Master m(first, listener, store);
     return m.run();
   } catch (const master::ListenError& e) {
     log.fatal(std::string("[H0100] ") + e.what());

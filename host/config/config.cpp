@@ -222,8 +222,7 @@ Config parseConfig(std::string_view text, const std::string& file, unsigned cpuC
   std::string sched = lower(r.text("server.scheduling", "shared"));
   if (sched == "shared") c.scheduling = Scheduling::Shared;
   else if (sched == "round_robin") c.scheduling = Scheduling::RoundRobin;
-  else if (sched == "reuseport")
-    r.fail("server.scheduling", sched, "shared (" + sched + " is not implemented yet; use shared)");
+  else if (sched == "reuseport") c.scheduling = Scheduling::ReusePort;
   else r.fail("server.scheduling", r.raw("server.scheduling"), "shared, round_robin or reuseport");
   c.graceful_timeout = unsigned(r.number("server.graceful_timeout", 5, 1, 3600));
 

@@ -7,17 +7,14 @@
 
 namespace hostd::master {
 
-Listener::Listener(const config::Config& cfg) {
-  const std::string where = cfg.listen.toString();
+void Listener::bindAndListen(const Poco::Net::SocketAddress& addr, bool ipv6, bool reusePort,
+                             const config::Config& cfg) {
   try {
-    Poco::Net::SocketAddress addr(cfg.listen.host, cfg.listen.port);
-    if (cfg.listen.ipv6)
-      socket_.bind6(addr, true, false, true);
-    else
-      socket_.bind(addr, true, false);
+    if (ipv6) socket_.bind6(addr, true, reusePort, true);
+    else socket_.bind(addr, true, reusePort);
     socket_.listen(511);
   } catch (const Poco::Exception& e) {
-    throw ListenError("cannot listen on " + where + " ([server] listen in " + cfg.file + "): " +
+    throw ListenError("cannot listen on " + cfg.listen.toString() + " ([server] listen in " + cfg.file + "): " +
                       e.displayText() + "; is another server already using that port?");
   }
   int f = fd();
@@ -25,6 +22,31 @@ Listener::Listener(const config::Config& cfg) {
   // Shared by several accepting processes: must never block (see NOTES: a blocking
   // accept() in many processes can hang a stop).
   fcntl(f, F_SETFL, fcntl(f, F_GETFL) | O_NONBLOCK);
+}
+
+Listener::Listener(const config::Config& cfg, bool reusePort) {
+  Poco::Net::SocketAddress addr;
+  try {
+    addr = Poco::Net::SocketAddress(cfg.listen.host, cfg.listen.port);
+  } catch (const Poco::Exception& e) {
+    throw ListenError("cannot resolve " + cfg.listen.toString() + " ([server] listen in " + cfg.file +
+                      "): " + e.displayText());
+  }
+  if (reusePort) {
+    // SO_REUSEPORT would join another server's group silently: check the port with a plain
+    // bind first (and learn the real port for port 0), then bind the group on it.
+    Listener probe;
+    probe.bindAndListen(addr, cfg.listen.ipv6, false, cfg);
+    addr = Poco::Net::SocketAddress(addr.host(), probe.socket_.address().port());
+    probe.socket_.close();
+  }
+  bindAndListen(addr, cfg.listen.ipv6, reusePort, cfg);
+}
+
+Listener Listener::join(const Listener& first, const config::Config& cfg) {
+  Listener l;
+  l.bindAndListen(first.socket_.address(), cfg.listen.ipv6, true, cfg);
+  return l;
 }
 
 std::string Listener::address() const {

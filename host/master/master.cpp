@@ -15,9 +15,10 @@ namespace {
 constexpr int kSignals[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR2};
 }
 
-Master::Master(std::shared_ptr<Generation> first, int listenFd, PluginStore& store)
+Master::Master(std::shared_ptr<Generation> first, const Listener& listener, PluginStore& store)
     : current_(std::move(first)),
-      listenFd_(listenFd),
+      listener_(listener),
+      listenFd_(listener.fd()),
       store_(store),
       loop_(uv_default_loop()),
       log_(Poco::Logger::get("master")) {}
@@ -102,13 +103,23 @@ WorkerProcess* Master::spawn(int slotId, uint64_t replaces) {
   uv_timer_init(loop_, &wp->killTimer);
   wp->killTimer.data = wp;
   std::string err;
-  int rc = spawnWorker(loop_, current_->spec, *wp,
+  SpawnSpec spec = current_->spec;
+  if (current_->cfg.scheduling == config::Scheduling::ReusePort) {
+    try {
+      spec.listenFd = listenFdFor(slotId);
+    } catch (const ListenError& e) {
+      err = e.what();
+      spec.listenFd = -1;
+    }
+  }
+  int rc = spec.listenFd < 0 && !spec.roundRobin ? -EBADF : spawnWorker(loop_, spec, *wp,
                        [](uv_process_t* p, int64_t status, int sig) {
                          auto* w = static_cast<WorkerProcess*>(p->data);
                          w->master->onExit(*w, status, sig);
                        },
                        &err);
   if (rc != 0) {
+    if (err.empty()) err = "no listening socket for the slot";
     log_.error("[H0110] " + err + " (slot " + std::to_string(slotId) + ")");
     bool started = wp->pid > 0;
     if (started) ::kill(wp->pid, SIGKILL);  // its exit callback releases it
@@ -233,6 +244,7 @@ void Master::onExit(WorkerProcess& wp, int64_t status, int sig) {
   workers_.erase(serial);
   release(wp);
   updateAccepting();
+  retireSlotSocket(slotId);
 
   if (stopping_) {
     maybeFinish();
@@ -298,6 +310,23 @@ void Master::release(WorkerProcess& wp) {
   uv_close(reinterpret_cast<uv_handle_t*>(&wp.killTimer), done);
 }
 
+int Master::listenFdFor(int slotId) {
+  if (slotId == 1) return listenFd_;
+  auto it = slotListeners_.find(slotId);
+  if (it == slotListeners_.end()) it = slotListeners_.emplace(slotId, Listener::join(listener_, current_->cfg)).first;
+  return it->second.fd();
+}
+
+void Master::retireSlotSocket(int slotId) {
+  // A slot dropped by a reload: once its last worker is gone nobody accepts on its socket;
+  // close it so the kernel stops hashing connections to it.
+  if (slotId <= int(current_->cfg.workers) || reloading_) return;
+  for (auto& [serial, w] : workers_)
+    if (w->slot == slotId) return;
+  if (slotListeners_.erase(slotId))
+    log_.information("[H0132] reuseport socket of retired slot " + std::to_string(slotId) + " closed");
+}
+
 // ---- reload ----
 
 void Master::reload(const std::string& trigger) {
@@ -318,6 +347,13 @@ void Master::reload(const std::string& trigger) {
     log_.warning("[H0125] [server] listen changed to " + cfg.listen.toString() + ": the listening socket is kept (" +
                  current_->cfg.listen.toString() + "); restart hostd to move it");
     cfg.listen = current_->cfg.listen;
+  }
+  const bool wasReusePort = current_->cfg.scheduling == config::Scheduling::ReusePort;
+  if ((cfg.scheduling == config::Scheduling::ReusePort) != wasReusePort) {
+    log_.error(std::string("[H0121] reload refused, the running workers keep serving: [server] scheduling ") +
+               (wasReusePort ? "from" : "to") + " reuseport changes the listening sockets themselves; "
+               "restart hostd to switch (shared and round_robin switch on reload)");
+    return;
   }
   std::string why;
   std::shared_ptr<Generation> next = prepare(cfg, current_->id + 1, listenFd_, store_, &why);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "config/config.h"
+#include "master/listener.h"
 #include "master/plugin_store.h"
 #include "master/restart_policy.h"
 #include "master/spawner.h"
@@ -28,9 +29,9 @@ struct Generation {
 
 class Master {
  public:
-  /// `first` is validated and its plugin copy lives in `store`; `listenFd` is bound and
-  /// listening (owned by the caller).
-  Master(std::shared_ptr<Generation> first, int listenFd, PluginStore& store);
+  /// `first` is validated and its plugin copy lives in `store`; `listener` is bound and
+  /// listening (owned by the caller; in reuseport mode it is slot 1's socket).
+  Master(std::shared_ptr<Generation> first, const Listener& listener, PluginStore& store);
   Master(const Master&) = delete;
   Master& operator=(const Master&) = delete;
 
@@ -66,6 +67,10 @@ class Master {
   void release(WorkerProcess& wp);
   WorkerProcess* find(uint64_t serial);
   Slot& slot(int id);
+  /// The listening socket a worker of this slot inherits: the one socket, or in reuseport
+  /// mode the slot's own (created on first use, kept across restarts and reloads).
+  int listenFdFor(int slot);
+  void retireSlotSocket(int slot);
 
   // Reload: SIGHUP -> validate -> roll slot by slot -> finish, or roll back.
   void reload(const std::string& trigger);
@@ -93,7 +98,9 @@ class Master {
 
   std::shared_ptr<Generation> current_;
   std::shared_ptr<Generation> previous_;  ///< during a reload: what a rollback restores
+  const Listener& listener_;
   int listenFd_;
+  std::map<int, Listener> slotListeners_;  ///< reuseport: slots 2..n (slot 1 uses listener_)
   PluginStore& store_;
   uv_loop_t* loop_;
   Poco::Logger& log_;

@@ -129,7 +129,7 @@ TEST_CASE("a worker that crashes on every start backs off, is given up, and the 
 }
 
 TEST_CASE("reloads under keep-alive and connection-per-request load fail no request", "[e2e][reload]") {
-  for (const char* scheduling : {"shared", "round_robin"})
+  for (const char* scheduling : {"shared", "round_robin", "reuseport"})
   for (bool keepAlive : {true, false}) {
     INFO(scheduling << ", " << (keepAlive ? "keep-alive" : "connection per request"));
     App app;

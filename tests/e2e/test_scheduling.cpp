@@ -1,5 +1,6 @@
-// [server] scheduling = round_robin: the master accepts and hands connection i to ready
-// worker (i + 1) mod n over a socketpair (SCM_RIGHTS).
+// [server] scheduling: round_robin (the master accepts and hands connection i to ready
+// worker (i + 1) mod n over a socketpair, SCM_RIGHTS) and reuseport (one SO_REUSEPORT
+// socket per worker slot, owned by the master).
 #include "harness.h"
 
 #include <catch2/catch.hpp>
@@ -8,14 +9,24 @@
 #include <atomic>
 #include <csignal>
 #include <map>
+#include <set>
 #include <thread>
+#include <unistd.h>
 
 using namespace hostd::test;
 using namespace std::chrono_literals;
 
 namespace {
-std::string rr(unsigned workers, const std::string& extra = "") {
-  return testConfig("testplug", workers, "[server]\nscheduling = round_robin\n" + extra);
+std::string withScheduling(const std::string& mode, unsigned workers, const std::string& extra = "") {
+  return testConfig("testplug", workers, "[server]\nscheduling = " + mode + "\n" + extra);
+}
+std::string rr(unsigned workers, const std::string& extra = "") { return withScheduling("round_robin", workers, extra); }
+
+std::string fdTarget(pid_t pid, int fd) {
+  char buf[256];
+  std::string link = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+  ssize_t n = readlink(link.c_str(), buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, size_t(n)) : std::string();
 }
 }  // namespace
 
@@ -37,8 +48,11 @@ TEST_CASE("round_robin: 60 sequential connections over 3 workers land 20/20/20",
   }
 }
 
-TEST_CASE("round_robin serves keep-alive, Connection: close and pipelined requests", "[e2e][scheduling]") {
-  HostdProcess h(rr(2));
+TEST_CASE("round_robin and reuseport serve keep-alive, Connection: close and pipelined requests",
+          "[e2e][scheduling]") {
+  auto mode = GENERATE(as<std::string>{}, "round_robin", "reuseport");
+  INFO(mode);
+  HostdProcess h(withScheduling(mode, 2));
   uint16_t port = h.port();
   REQUIRE(h.waitForLog("[H0105]"));
   RawConn c(port);
@@ -54,8 +68,10 @@ TEST_CASE("round_robin serves keep-alive, Connection: close and pipelined reques
   CHECK_THAT(rest, Catch::EndsWith("testplug v1\n"));
 }
 
-TEST_CASE("round_robin: a worker killed under load costs only its own connections", "[e2e][scheduling]") {
-  HostdProcess h(rr(2));
+TEST_CASE("a worker killed under load costs only its own connections, in every mode", "[e2e][scheduling]") {
+  auto mode = GENERATE(as<std::string>{}, "shared", "round_robin", "reuseport");
+  INFO(mode);
+  HostdProcess h(withScheduling(mode, 2));
   uint16_t port = h.port();
   REQUIRE(h.waitForLog("[H0105]"));
   Load load(port, false, 6);
@@ -120,4 +136,56 @@ TEST_CASE("switching scheduling by reload under load fails no request", "[e2e][s
   load.finish();
   CHECK(load.failed.load() == 0);
   CHECK(load.non2xx.load() == 0);
+}
+
+TEST_CASE("reuseport: one socket per slot, kept by the master across a worker's restart", "[e2e][scheduling]") {
+  HostdProcess h(withScheduling("reuseport", 3));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  std::vector<pid_t> workers = h.workerPids();
+  REQUIRE(workers.size() == 3);
+  std::set<std::string> sockets;
+  for (pid_t w : workers) sockets.insert(fdTarget(w, 3));
+  CHECK(sockets.size() == 3);
+  for (const std::string& sock : sockets) CHECK_THAT(sock, Catch::StartsWith("socket:"));
+  // The replacement of a killed worker inherits the very same socket.
+  pid_t victim = workers[1];
+  std::string victimSocket = fdTarget(victim, 3);
+  REQUIRE(::kill(victim, SIGKILL) == 0);
+  REQUIRE(waitUntil([&] {
+    std::vector<pid_t> now = h.workerPids();
+    return now.size() == 3 && std::find(now.begin(), now.end(), victim) == now.end();
+  }, 3s));
+  std::set<std::string> after;
+  for (pid_t w : h.workerPids()) after.insert(fdTarget(w, 3));
+  CHECK(after == sockets);
+  CHECK(after.count(victimSocket) == 1);
+  for (int i = 0; i < 30; ++i) CHECK(httpGet(port, "/").has_value());
+}
+
+TEST_CASE("reuseport: a port in use is still an error, not a silent second group", "[e2e][scheduling]") {
+  HostdProcess first(withScheduling("reuseport", 1));
+  uint16_t port = first.port();
+  std::string cfg = withScheduling("reuseport", 1);
+  std::string needle = "listen = 127.0.0.1:0";
+  cfg.replace(cfg.find(needle), needle.size(), "listen = 127.0.0.1:" + std::to_string(port));
+  TempDir dir;
+  RunResult r = runHostd({"-c", dir.write("second.ini", cfg)});
+  INFO(r.output);
+  CHECK(r.exitCode == 1);
+  CHECK_THAT(r.output, Catch::Contains("[H0100]") && Catch::Contains(std::to_string(port)));
+}
+
+TEST_CASE("switching to or from reuseport takes a restart: a reload says so and keeps serving",
+          "[e2e][scheduling]") {
+  HostdProcess h(testConfig("testplug", 2));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  h.dir().write("server.ini", withScheduling("reuseport", 2));
+  REQUIRE(h.signal(SIGHUP) == 0);
+  REQUIRE(h.waitForLog("[H0121] reload refused", 10s));
+  CHECK(h.waitForLog("restart hostd to switch", 1s));
+  auto r = httpGet(port, "/");
+  REQUIRE(r);
+  CHECK(r->status == 200);
 }

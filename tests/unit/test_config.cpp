@@ -107,8 +107,9 @@ TEST_CASE("relative plugin dirs are relative to the config file's folder", "[con
   CHECK(parseConfig("[plugins]\ndir = p\n", "/x/y.ini", 1).plugins_dir == "/x/p");
 }
 
-TEST_CASE("scheduling accepts shared and round_robin", "[config]") {
+TEST_CASE("scheduling accepts shared, round_robin and reuseport", "[config]") {
   CHECK(parse("[server]\nscheduling = round_robin\n").scheduling == Scheduling::RoundRobin);
+  CHECK(parse("[server]\nscheduling = reuseport\n").scheduling == Scheduling::ReusePort);
   CHECK(parse("[server]\nscheduling = SHARED\n").scheduling == Scheduling::Shared);
 }
 
@@ -137,7 +138,6 @@ TEST_CASE("each bad input names file, line, [section] key and what was expected"
       {"[server]\nlisten = :8080\n", {"[server] listen = \":8080\""}},
       {"[server]\nlisten = ::1:8080\n", {"[server] listen = \"::1:8080\""}},
       {"[server]\nscheduling = bogus\n", {"[server] scheduling = \"bogus\"", "shared, round_robin or reuseport"}},
-      {"[server]\nscheduling = reuseport\n", {"[server] scheduling", "not implemented yet"}},
       {"[server]\ngraceful_timeout = 0\n", {"[server] graceful_timeout = \"0\"", "from 1 to 3600"}},
       {"[plugins]\nwatch = maybe\n", {"[plugins] watch = \"maybe\"", "true or false"}},
       {"[plugins]\nhandler = ../etc/passwd\n", {"[plugins] handler", "[A-Za-z0-9_-]"}},
