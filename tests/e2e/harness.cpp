@@ -195,6 +195,13 @@ bool HostdProcess::waitForWorkerCount(size_t n, Ms timeout) {
   return waitUntil([&] { return workerPids().size() == n; }, timeout);
 }
 
+bool HostdProcess::waitReplaced(pid_t gone, size_t count, Ms timeout) const {
+  return waitUntil([&] {
+    std::vector<pid_t> now = workerPids();
+    return now.size() == count && std::find(now.begin(), now.end(), gone) == now.end();
+  }, timeout);
+}
+
 int HostdProcess::signal(int sig) { return kill(pid_, sig); }
 
 std::optional<int> HostdProcess::waitExit(Ms timeout) {

@@ -59,6 +59,8 @@ class HostdProcess {
   /// Live (non-zombie) direct children of the master.
   std::vector<pid_t> workerPids() const;
   bool waitForWorkerCount(size_t n, Ms timeout);
+  /// Waits until the master runs `count` workers again, `gone` not among them.
+  bool waitReplaced(pid_t gone, size_t count, Ms timeout) const;
   int signal(int sig);
   /// Exit code, or 128+signal; nullopt on timeout.
   std::optional<int> waitExit(Ms timeout);

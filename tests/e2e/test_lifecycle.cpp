@@ -20,14 +20,6 @@ bool contains(const std::vector<pid_t>& v, pid_t p) { return std::find(v.begin()
 
 /// Position of the first log line containing needle, npos if none.
 size_t logPos(const std::string& out, const std::string& needle) { return out.find(needle); }
-
-/// Waits until the master runs `count` workers again, `gone` not among them.
-bool waitReplaced(const HostdProcess& h, pid_t gone, size_t count, std::chrono::milliseconds timeout) {
-  return waitUntil([&] {
-    std::vector<pid_t> now = h.workerPids();
-    return now.size() == count && !contains(now, gone);
-  }, timeout);
-}
 }  // namespace
 
 TEST_CASE("kill -9 of a worker: replaced within 2 s, requests keep succeeding", "[e2e][lifecycle]") {
@@ -40,7 +32,7 @@ TEST_CASE("kill -9 of a worker: replaced within 2 s, requests keep succeeding", 
   REQUIRE(::kill(victim, SIGKILL) == 0);
 
   auto killedAt = std::chrono::steady_clock::now();
-  CHECK(waitReplaced(h, victim, 2, 2s));
+  CHECK(h.waitReplaced(victim, 2, 2s));
   CHECK(std::chrono::steady_clock::now() - killedAt < 2s);
   CHECK(h.waitForLog("signal 9", 2s));
   CHECK(h.waitForLogCount("[H0104]", 3, 2s));  // the replacement reported ready
@@ -211,7 +203,7 @@ TEST_CASE("garbage on a worker's control channel replaces that worker only", "[e
   close(fd);
   CHECK(h.waitForLog("[H0111] worker", 3s));
   CHECK(h.waitForLog("protocol error", 1s));
-  REQUIRE(waitReplaced(h, victim, 2, 3s));
+  REQUIRE(h.waitReplaced(victim, 2, 3s));
   CHECK(contains(h.workerPids(), bystander));
   CHECK(processAlive(h.pid()));
   auto r = httpGet(port, "/");

@@ -113,10 +113,16 @@ TEST_CASE("no fd leaks after 10 000 round_robin connections", "[e2e][scheduling]
   for (auto& t : clients) t.join();
   CHECK(done.load() == 10000);
   CHECK(failed.load() == 0);
-  // Workers close a connection right after answering "Connection: close": let them settle.
-  CHECK(waitUntil([&] { return fdCounts() == before; }, 5s));
-  INFO("before " << before.size());
-  CHECK(fdCounts() == before);
+  // A leak shows as growth: 10 000 connections would leave thousands of fds behind. (The
+  // baseline may still hold the warm-up connection, closing asynchronously: compare with <=.)
+  auto noGrowth = [&] {
+    std::vector<size_t> now = fdCounts();
+    if (now.size() != before.size()) return false;
+    for (size_t i = 0; i < now.size(); ++i)
+      if (now[i] > before[i]) return false;
+    return true;
+  };
+  CHECK(waitUntil(noGrowth, 5s));
 }
 
 TEST_CASE("switching scheduling by reload under load fails no request", "[e2e][scheduling]") {
@@ -152,10 +158,7 @@ TEST_CASE("reuseport: one socket per slot, kept by the master across a worker's 
   pid_t victim = workers[1];
   std::string victimSocket = fdTarget(victim, 3);
   REQUIRE(::kill(victim, SIGKILL) == 0);
-  REQUIRE(waitUntil([&] {
-    std::vector<pid_t> now = h.workerPids();
-    return now.size() == 3 && std::find(now.begin(), now.end(), victim) == now.end();
-  }, 3s));
+  REQUIRE(h.waitReplaced(victim, 3, 3s));
   std::set<std::string> after;
   for (pid_t w : h.workerPids()) after.insert(fdTarget(w, 3));
   CHECK(after == sockets);
