@@ -192,3 +192,31 @@ TEST_CASE("switching to or from reuseport takes a restart: a reload says so and 
   REQUIRE(r);
   CHECK(r->status == 200);
 }
+
+TEST_CASE("SIGUSR2 logs per-worker counters that add up to what was served", "[e2e][scheduling]") {
+  auto mode = GENERATE(as<std::string>{}, "shared", "round_robin", "reuseport");
+  INFO(mode);
+  HostdProcess h(withScheduling(mode, 2));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  for (int i = 0; i < 40; ++i) REQUIRE(httpGet(port, "/"));
+  // Counters travel in the once-a-second heartbeats: poll until they add up.
+  long total = 0;
+  bool addsUp = waitUntil([&] {
+    size_t seen = h.countLog("[H0118]");
+    h.signal(SIGUSR2);
+    if (!h.waitForLogCount("[H0118]", seen + 2, 2s)) return false;
+    std::string out = h.output();
+    total = 0;
+    size_t pos = out.size();
+    for (int k = 0; k < 2; ++k) {  // the last two lines: one per worker
+      pos = out.rfind("[H0118]", pos - 1);
+      size_t at = out.find("requests=", pos) + 9;
+      total += std::stol(out.substr(at, out.find(' ', at) - at));
+    }
+    return total == 40;
+  }, 5s, 300ms);
+  CHECK(addsUp);
+  CHECK(total == 40);
+  if (mode == "round_robin") CHECK(h.countLog("handed_off=") >= 2);
+}

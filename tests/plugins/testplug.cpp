@@ -2,6 +2,7 @@
 // Built twice: testplug.so (TESTPLUG_VERSION "v1") and testplug_v2.so ("v2").
 #include <hostd/plugin.hpp>
 
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <stdexcept>
@@ -53,6 +54,13 @@ struct TestPlug : hostd::Handler {
     } else if (path == "/fatal") {
       hostd::fatal("fatal from /fatal");
       res.send("ok\n");
+    } else if (path == "/burn") {
+      // CPU-heavy request (bench fairness): spin for ms milliseconds on the loop.
+      unsigned ms = unsigned(std::stoul(std::string(req.query_param("ms").empty() ? "5" : req.query_param("ms"))));
+      auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+      while (std::chrono::steady_clock::now() < until) {
+      }
+      res.send("burnt\n");
     } else if (path == "/grow") {
       size_t mb = std::stoul(std::string(req.query_param("mb").empty() ? "10" : req.query_param("mb")));
       hoard.emplace_back(mb * 1024 * 1024, 'x');  // touched: resident
