@@ -106,7 +106,7 @@ int HostdApp::main(const std::vector<std::string>& args) {
     // Validated before anything is bound; the listening fd is filled in below.
     std::shared_ptr<master::Generation> first = master::Master::prepare(cfg, 1, -1, store, &why);
     if (!first) return refused(why);
-    master::Listener listener(cfg, cfg.scheduling == config::Scheduling::ReusePort);
+    master::Listener listener(cfg);
     first->spec.listenFd = listener.fd();
     log.information("[H0101] hostd " HOSTD_VERSION " master pid " + std::to_string(getpid()) + " listening on " +
                     listener.address() + " (config " + cfg.file + ", plugin " + first->pluginName + " " +

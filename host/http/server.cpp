@@ -32,7 +32,8 @@ Server::~Server() {
   }
 }
 
-int Server::listen(int fd) {
+int Server::listen(int fd, bool ownSocket) {
+  ownSocket_ = ownSocket;
   // Accepting ourselves (not uv_listen) so each readiness event takes exactly one
   // connection: every worker polls the one shared socket, and a worker that wakes first
   // must not drain the whole queue — with keep-alive that would pin all long-lived
@@ -121,6 +122,8 @@ void Server::stopAccepting() {
     std::vector<int> fds;
     ipc::receiveFds(listenFd_, fds);
     for (int fd : fds) adopt(fd);
+  } else if (ownSocket_) {
+    for (int fd; (fd = accept4(listenFd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;) adopt(fd);
   }
   uv_timer_stop(&acceptPause_);
   uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);

@@ -40,7 +40,9 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   /// Adopts a bound, listening socket fd and starts accepting. 0 or a negative uv error.
-  int listen(int fd);
+  /// `ownSocket`: no sibling accepts on it (reuseport), so whatever is queued on it when
+  /// accepting stops is taken and served rather than left behind.
+  int listen(int fd, bool ownSocket = false);
   /// round_robin scheduling: connections arrive as fds from the master over a hand-off
   /// socket (ipc/fd_passing.h) instead of being accepted here. 0 or a negative uv error.
   int receiveFrom(int handoffFd);
@@ -83,6 +85,7 @@ class Server {
   uv_poll_t listener_{};   // readiness of the shared listening socket
   int listenFd_ = -1;        // the listening socket, or the hand-off socket (round_robin)
   bool handoff_ = false;
+  bool ownSocket_ = false;
   bool listening_ = false;
   uv_timer_t acceptPause_{};  // EMFILE back-off
   uv_timer_t sweep_{};

@@ -3,7 +3,10 @@
 #include <Poco/Exception.h>
 #include <Poco/Net/SocketAddress.h>
 
+#include <cerrno>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <sys/socket.h>
 
 namespace hostd::master {
 
@@ -24,7 +27,7 @@ void Listener::bindAndListen(const Poco::Net::SocketAddress& addr, bool ipv6, bo
   fcntl(f, F_SETFL, fcntl(f, F_GETFL) | O_NONBLOCK);
 }
 
-Listener::Listener(const config::Config& cfg, bool reusePort) {
+Listener::Listener(const config::Config& cfg) {
   Poco::Net::SocketAddress addr;
   try {
     addr = Poco::Net::SocketAddress(cfg.listen.host, cfg.listen.port);
@@ -32,21 +35,33 @@ Listener::Listener(const config::Config& cfg, bool reusePort) {
     throw ListenError("cannot resolve " + cfg.listen.toString() + " ([server] listen in " + cfg.file +
                       "): " + e.displayText());
   }
-  if (reusePort) {
-    // SO_REUSEPORT would join another server's group silently: check the port with a plain
-    // bind first (and learn the real port for port 0), then bind the group on it.
-    Listener probe;
-    probe.bindAndListen(addr, cfg.listen.ipv6, false, cfg);
-    addr = Poco::Net::SocketAddress(addr.host(), probe.socket_.address().port());
-    probe.socket_.close();
-  }
-  bindAndListen(addr, cfg.listen.ipv6, reusePort, cfg);
+  // SO_REUSEPORT would join another server's group silently: check the port with a plain
+  // bind first (and learn the real port for port 0), then bind the group on it.
+  Listener probe;
+  probe.bindAndListen(addr, cfg.listen.ipv6, false, cfg);
+  addr = Poco::Net::SocketAddress(addr.host(), probe.socket_.address().port());
+  probe.socket_.close();
+  bindAndListen(addr, cfg.listen.ipv6, true, cfg);
 }
 
 Listener Listener::join(const Listener& first, const config::Config& cfg) {
   Listener l;
   l.bindAndListen(first.socket_.address(), cfg.listen.ipv6, true, cfg);
   return l;
+}
+
+int Listener::steerGroupToSelf(bool on) const {
+  if (!on) {
+    int unused = 0;  // SOL_SOCKET options must carry an int, even this one
+    return setsockopt(fd(), SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, &unused, sizeof unused) == 0 || errno == ENOENT
+               ? 0
+               : -errno;
+  }
+  // Classic BPF for the group's socket selection: "return 0", i.e. the group's first
+  // socket, which is this one (it is never closed, so it keeps index 0).
+  sock_filter code[] = {{BPF_RET | BPF_K, 0, 0, 0}};
+  sock_fprog prog{1, code};
+  return setsockopt(fd(), SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) == 0 ? 0 : -errno;
 }
 
 std::string Listener::address() const {

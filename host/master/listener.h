@@ -15,18 +15,20 @@ class ListenError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// A bound, listening, close-on-exec, non-blocking socket.
-///  - shared / round_robin: one socket, SO_REUSEADDR but never SO_REUSEPORT, so a port in
-///    use is an error, not a silent second server;
-///  - reuseport: the first socket checks the port the same way (a plain bind, released at
-///    once), then binds with SO_REUSEPORT; join() adds one more socket per worker slot.
+/// A bound, listening, close-on-exec, non-blocking socket. The first socket checks the
+/// port with a plain bind (released at once: a port in use is an error, never a silent
+/// second server), then binds with SO_REUSEPORT, so that reuseport scheduling can add one
+/// socket per worker slot with join() — also when a reload switches to it.
 class Listener {
  public:
   /// Throws ListenError naming the address, the config file and key, and the cause.
-  Listener(const config::Config& cfg, bool reusePort);
+  explicit Listener(const config::Config& cfg);
   /// Another SO_REUSEPORT socket on first's address (reuseport scheduling, one per slot).
   static Listener join(const Listener& first, const config::Config& cfg);
   int fd() const { return socket_.impl()->sockfd(); }
+  /// Steers every new connection of the SO_REUSEPORT group to this (the first) socket,
+  /// or back to the kernel's hash. Used while reuseport slots retire. Returns 0 or -errno.
+  int steerGroupToSelf(bool on) const;
   /// The bound address, with the real port when port 0 was asked for.
   std::string address() const;
 

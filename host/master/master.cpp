@@ -118,6 +118,7 @@ WorkerProcess* Master::spawn(int slotId, uint64_t replaces) {
                          w->master->onExit(*w, status, sig);
                        },
                        &err);
+  wp->listenFd = spec.roundRobin ? -1 : spec.listenFd;
   if (rc != 0) {
     if (err.empty()) err = "no listening socket for the slot";
     log_.error("[H0110] " + err + " (slot " + std::to_string(slotId) + ")");
@@ -318,13 +319,29 @@ int Master::listenFdFor(int slotId) {
 }
 
 void Master::retireSlotSocket(int slotId) {
-  // A slot dropped by a reload: once its last worker is gone nobody accepts on its socket;
-  // close it so the kernel stops hashing connections to it.
-  if (slotId <= int(current_->cfg.workers) || reloading_) return;
+  // A slot dropped by a reload, or every extra slot once reuseport was switched off: once
+  // its last worker is gone nobody accepts on its socket; close it. (New connections were
+  // already steered away from it, and its workers took what was queued before leaving.)
+  const bool reusePort = current_->cfg.scheduling == config::Scheduling::ReusePort;
+  if ((reusePort && slotId <= int(current_->cfg.workers)) || reloading_) return;
+  auto it = slotListeners_.find(slotId);
+  if (it == slotListeners_.end()) return;
   for (auto& [serial, w] : workers_)
-    if (w->slot == slotId) return;
-  if (slotListeners_.erase(slotId))
-    log_.information("[H0132] reuseport socket of retired slot " + std::to_string(slotId) + " closed");
+    if (w->listenFd == it->second.fd()) return;
+  slotListeners_.erase(it);
+  log_.information("[H0132] reuseport socket of retired slot " + std::to_string(slotId) + " closed");
+}
+
+void Master::steerForScheduling() {
+  // Leaving reuseport: every new connection goes to the main socket, which the new
+  // workers accept on, while the old slots drain theirs. Entering it: back to the hash.
+  const bool reusePort = current_->cfg.scheduling == config::Scheduling::ReusePort;
+  if (reusePort == !steered_) return;
+  if (int rc = listener_.steerGroupToSelf(!reusePort); rc != 0) {
+    log_.error(std::string("[H0133] cannot steer the SO_REUSEPORT group: ") + std::strerror(-rc));
+    return;
+  }
+  steered_ = !reusePort;
 }
 
 // ---- reload ----
@@ -348,13 +365,6 @@ void Master::reload(const std::string& trigger) {
                  current_->cfg.listen.toString() + "); restart hostd to move it");
     cfg.listen = current_->cfg.listen;
   }
-  const bool wasReusePort = current_->cfg.scheduling == config::Scheduling::ReusePort;
-  if ((cfg.scheduling == config::Scheduling::ReusePort) != wasReusePort) {
-    log_.error(std::string("[H0121] reload refused, the running workers keep serving: [server] scheduling ") +
-               (wasReusePort ? "from" : "to") + " reuseport changes the listening sockets themselves; "
-               "restart hostd to switch (shared and round_robin switch on reload)");
-    return;
-  }
   std::string why;
   std::shared_ptr<Generation> next = prepare(cfg, current_->id + 1, listenFd_, store_, &why);
   if (!next) {
@@ -364,6 +374,7 @@ void Master::reload(const std::string& trigger) {
   previous_ = current_;
   current_ = next;
   reloading_ = true;
+  steerForScheduling();
   rollSlot_ = 1;
   for (auto& [id, s] : slots_) {  // a reload gives given-up slots a new chance
     uv_timer_stop(&s->respawn);
@@ -393,6 +404,9 @@ void Master::finishReload() {
   store_.discard(previous_->spec.pluginPath);
   previous_.reset();
   updateWatch();
+  std::vector<int> slotSockets;
+  for (auto& [slotId, l] : slotListeners_) slotSockets.push_back(slotId);
+  for (int slotId : slotSockets) retireSlotSocket(slotId);
   log_.information("[H0123] reload finished: generation " + std::to_string(current_->id) + " serving with plugin " +
                    current_->pluginName + " " + current_->pluginVersion);
 }
@@ -404,6 +418,7 @@ void Master::rollback(const std::string& why) {
   current_ = previous_;
   previous_.reset();
   reloading_ = false;
+  steerForScheduling();
   for (auto& [serial, w] : workers_) {
     if (w->generation != failed->id) continue;
     if (w->state == WorkerProcess::State::Ready) {

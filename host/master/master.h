@@ -71,6 +71,8 @@ class Master {
   /// mode the slot's own (created on first use, kept across restarts and reloads).
   int listenFdFor(int slot);
   void retireSlotSocket(int slot);
+  /// Reuseport group steering to match current_'s scheduling (see Listener).
+  void steerForScheduling();
 
   // Reload: SIGHUP -> validate -> roll slot by slot -> finish, or roll back.
   void reload(const std::string& trigger);
@@ -101,6 +103,7 @@ class Master {
   const Listener& listener_;
   int listenFd_;
   std::map<int, Listener> slotListeners_;  ///< reuseport: slots 2..n (slot 1 uses listener_)
+  bool steered_ = false;                   ///< new connections forced to the main socket
   PluginStore& store_;
   uv_loop_t* loop_;
   Poco::Logger& log_;

@@ -37,6 +37,7 @@ struct WorkerProcess {
   uv_timer_t killTimer{};        ///< SIGKILL past graceful_timeout once Stopping
   ipc::Channel* channel = nullptr;
   int handoffFd = -1;            ///< round_robin: the master's end of the hand-off socketpair
+  int listenFd = -1;             ///< the listening socket it inherited (-1 in round_robin)
   uint64_t handedOff = 0;        ///< round_robin: connections given to it
   int pendingCloses = 0;         ///< handles still closing before the record is freed
 };

@@ -128,7 +128,8 @@ int Worker::run() {
                                            [this](http::Request& rq, http::Response& rs) { handle(rq, rs); });
   server_->setServerHeader(std::string("hostd/") + HOSTD_VERSION);
   const bool roundRobin = env_.config.scheduling == config::Scheduling::RoundRobin;
-  if (int rc = roundRobin ? server_->receiveFrom(env_.listenFd) : server_->listen(env_.listenFd); rc != 0)
+  const bool ownSocket = env_.config.scheduling == config::Scheduling::ReusePort;
+  if (int rc = roundRobin ? server_->receiveFrom(env_.listenFd) : server_->listen(env_.listenFd, ownSocket); rc != 0)
     failStartup(std::string("cannot serve on the inherited ") + (roundRobin ? "hand-off" : "listening") +
                 " socket: " + uv_strerror(rc));
 
