@@ -142,11 +142,38 @@ int timerCancel(uint64_t id) {
   return HOSTD_OK;
 }
 
+// ---- thread pool ----
+struct Work {
+  uv_work_t req;
+  void (*work)(void*);
+  void (*done)(void*, int);
+  void* arg;
+};
+
+int queueWork(void (*work)(void*), void (*done)(void*, int), void* arg) {
+  if (!g_services || !work) return HOSTD_EINVAL;
+  auto* w = new Work{{}, work, done, arg};
+  w->req.data = w;
+  int rc = uv_queue_work(
+      g_services->loop, &w->req, [](uv_work_t* r) { auto* w = static_cast<Work*>(r->data); w->work(w->arg); },
+      [](uv_work_t* r, int status) {
+        auto* w = static_cast<Work*>(r->data);
+        if (w->done) w->done(w->arg, status == 0 ? HOSTD_OK : HOSTD_ERROR);
+        delete w;
+      });
+  if (rc != 0) {
+    delete w;
+    return HOSTD_ERROR;
+  }
+  return HOSTD_OK;
+}
+
 const hostd_host_api kApi = {
     sizeof(hostd_host_api), HOSTD_ABI_MAJOR, HOSTD_ABI_MINOR,
     reqMethod, reqTarget, reqPath, reqQuery, reqHeader, reqHeaderCount, reqHeaderAt, reqBody, reqRemote,
     resStatus, resHeader, resWrite, resEnd,
     logLine, configGet, workerId, timerStart, timerCancel, fatal,
+    queueWork,
 };
 
 }  // namespace

@@ -198,3 +198,29 @@ TEST_CASE("listen = [::1]:0 serves over IPv6 and reports the bracketed address",
   REQUIRE(r);
   CHECK(r->body == "v6");
 }
+
+TEST_CASE("blocking work on the thread pool does not stall the worker's loop", "[e2e][serve]") {
+  HostdProcess h(testConfig("testplug", 1));  // one worker: the loop serves everything
+  uint16_t port = h.port();
+  RawConn slow(port);
+  REQUIRE(slow.send("GET /block?ms=1000 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  // While the pool thread sleeps, the same worker answers other requests...
+  for (int i = 0; i < 5; ++i) {
+    auto r = httpGet(port, "/");
+    REQUIRE(r);
+    CHECK(r->body == "testplug v1\n");
+  }
+  // ...and the blocked one is still pending. Had the loop been blocked, the five answers
+  // above would have come after it, so it would be waiting in the socket by now.
+  auto early = slow.readResponse(50ms);
+  CHECK_FALSE(early.has_value());
+  auto r = slow.readResponse(5s);
+  REQUIRE(r);
+  CHECK(r->body == "blocked 1000 ms off the loop\n");
+  // An exception thrown on the pool thread reaches the completion, not the process.
+  auto e = httpGet(port, "/work-throws");
+  REQUIRE(e);
+  CHECK(e->status == 503);
+  CHECK(e->body == "work failed: disk on fire\n");
+  CHECK(h.workerPids().size() == 1);
+}

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 #include <unistd.h>
 
@@ -54,6 +55,23 @@ struct TestPlug : hostd::Handler {
     } else if (path == "/fatal") {
       hostd::fatal("fatal from /fatal");
       res.send("ok\n");
+    } else if (path == "/block") {
+      // A blocking call (sleep) on the host's thread pool; the loop stays free.
+      unsigned ms = unsigned(std::stoul(std::string(req.query_param("ms").empty() ? "100" : req.query_param("ms"))));
+      hostd::queue_work([ms] { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); },
+                        [res, ms](std::exception_ptr err) mutable {
+                          res.send(err ? "failed\n" : "blocked " + std::to_string(ms) + " ms off the loop\n");
+                        });
+    } else if (path == "/work-throws") {
+      hostd::queue_work([] { throw std::runtime_error("disk on fire"); },
+                        [res](std::exception_ptr err) mutable {
+                          try {
+                            if (err) std::rethrow_exception(err);
+                            res.send("no error?\n");
+                          } catch (const std::exception& e) {
+                            res.status(503).send(std::string("work failed: ") + e.what() + "\n");
+                          }
+                        });
     } else if (path == "/burn") {
       // CPU-heavy request (bench fairness): spin for ms milliseconds on the loop.
       unsigned ms = unsigned(std::stoul(std::string(req.query_param("ms").empty() ? "5" : req.query_param("ms"))));

@@ -23,6 +23,7 @@
  *   1.0  first published ABI: descriptor (init/on_request/shutdown), host API with
  *        request accessors, response writers (fixed and streaming), logging, plugin
  *        config, worker id, timers, fatal.
+ *   1.1  host API: queue_work (blocking work on a host thread pool).
  *
  * THREADING AND LIFETIME
  *   Every callback into the plugin runs on the worker's single event-loop thread, and
@@ -48,7 +49,7 @@ extern "C" {
 /** "HSTD": first member of every descriptor; anything else is not a hostd plugin. */
 #define HOSTD_PLUGIN_MAGIC 0x44545348u
 #define HOSTD_ABI_MAJOR 1
-#define HOSTD_ABI_MINOR 0
+#define HOSTD_ABI_MINOR 1
 
 /** The one symbol a plugin exports (see hostd_plugin_entry_fn). */
 #define HOSTD_ENTRY_SYMBOL "hostd_plugin_entry"
@@ -164,6 +165,17 @@ typedef struct hostd_host_api {
    * ("suicide"), then stops accepting, drains and exits. Returns; does not abort.
    */
   void (*fatal)(const char *msg, size_t len);
+
+  /* ---- 1.1 (check abi_minor >= 1 before use) ---- */
+  /**
+   * Runs work(arg) on one of the worker process's pool threads (libuv's pool: size
+   * UV_THREADPOOL_SIZE, default 4), so a blocking call (a database query, a file read)
+   * does not stall the event loop; then done(arg, status) on the loop, status HOSTD_OK.
+   * work must not call any host function (it is not on the loop thread); done may, and
+   * is where the response is finished. Returns HOSTD_OK, or an error and then neither
+   * callback runs.
+   */
+  int (*queue_work)(void (*work)(void *arg), void (*done)(void *arg, int status), void *arg);
 } hostd_host_api;
 
 /**

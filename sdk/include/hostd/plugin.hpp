@@ -29,6 +29,7 @@
 #include <hostd/plugin.h>
 
 #include <cstdio>
+#include <cstddef>
 #include <cstring>
 #include <exception>
 #include <functional>
@@ -229,6 +230,53 @@ inline uint64_t set_interval(uint64_t ms, std::function<void()> fn) {
 }
 /// Cancels a timer; false if it already ran (one-shot) or was cancelled.
 inline bool cancel_timer(uint64_t id) { return detail::host().timer_cancel(id) == HOSTD_OK; }
+
+namespace detail {
+struct WorkBox {
+  std::function<void()> work;
+  std::function<void(std::exception_ptr)> done;
+  std::exception_ptr error;
+};
+inline void work_run(void* arg) {
+  auto* b = static_cast<WorkBox*>(arg);
+  try {
+    b->work();
+  } catch (...) {
+    b->error = std::current_exception();  // handed to done, on the loop
+  }
+}
+inline void work_done(void* arg, int) {
+  auto* b = static_cast<WorkBox*>(arg);
+  try {
+    if (b->done) b->done(b->error);
+  } catch (const std::exception& e) {
+    std::string msg = std::string("exception in queue_work completion: ") + e.what();
+    host().fatal(msg.data(), msg.size());
+  } catch (...) {
+    host().fatal("unknown exception in queue_work completion", 41);
+  }
+  delete b;
+}
+}  // namespace detail
+
+/// Runs `work` on a host pool thread — the place for a blocking call (database, file,
+/// DNS) — then `done` back on the event loop, with the exception `work` threw (or null).
+/// `work` must not call the SDK; `done` may, and typically finishes the response:
+///
+///   hostd::queue_work([q = std::string(req.query())]() { /* blocking query */ },
+///                     [res](std::exception_ptr err) mutable { res.send(err ? "failed" : "done"); });
+///
+/// Needs a host with ABI 1.1 or later (throws hostd::Error otherwise).
+inline void queue_work(std::function<void()> work, std::function<void(std::exception_ptr)> done) {
+  const hostd_host_api& h = detail::host();
+  if (h.abi_minor < 1 || h.size < offsetof(hostd_host_api, queue_work) + sizeof(h.queue_work))
+    throw Error("queue_work needs hostd plugin ABI 1.1 or later", HOSTD_ESTATE);
+  auto* box = new detail::WorkBox{std::move(work), std::move(done), nullptr};
+  if (int rc = h.queue_work(&detail::work_run, &detail::work_done, box); rc != HOSTD_OK) {
+    delete box;
+    throw Error("hostd queue_work failed", rc);
+  }
+}
 
 namespace detail {
 template <class H>
