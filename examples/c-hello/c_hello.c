@@ -38,6 +38,6 @@ static int c_request(void *state, hostd_request *req, hostd_response *res, char 
 
 static const hostd_plugin descriptor = {HOSTD_PLUGIN_MAGIC, sizeof(hostd_plugin), HOSTD_ABI_MAJOR,
                                         HOSTD_ABI_MINOR,    "c_hello",            "1.0.0",
-                                        c_init,             c_request,            NULL};
+                                        c_init,             c_request,            NULL, NULL};
 
 HOSTD_DECLARE_ENTRY(descriptor)

@@ -1,6 +1,7 @@
 #include "master/master.h"
 
 #include "ipc/fd_passing.h"
+#include "ipc/message.h"
 #include "ipc/worker_contract.h"
 
 #include <csignal>
@@ -163,6 +164,9 @@ void Master::onFrame(WorkerProcess& wp, ipc::Frame& f) {
       break;
     case ipc::MsgType::InitFailed:
       wp.lastError = f.payload;
+      break;
+    case ipc::MsgType::Message:
+      relay(wp, f.payload);
       break;
     default:
       log_.warning("[H0112] " + describe(wp) + " sent an unexpected " + ipc::msgTypeName(f.type) + " frame");
@@ -472,6 +476,33 @@ void Master::onPluginsChanged(const char* filename) {
     uv_timer_stop(t);
     m->reload(m->current_->cfg.handler + ".so changed in " + m->watchedDir_);
   }, 500, 500);
+}
+
+// ---- plugin messages ----
+
+void Master::relay(WorkerProcess& from, const std::string& frame) {
+  ipc::PluginMessage m;
+  if (!ipc::decodePluginMessage(frame, &m) || m.kind == ipc::PluginMessage::Deliver) {
+    log_.error("[H0111] " + describe(from) + ": malformed message frame; replacing it");
+    kill(from, "protocol error");
+    return;
+  }
+  ipc::PluginMessage out = m;
+  out.kind = ipc::PluginMessage::Deliver;
+  out.from = uint32_t(from.slot);
+  const std::string encoded = ipc::encodePluginMessage(out);
+  // Serving workers get it; one starting now runs init after this and a draining one is
+  // on its way out. During a handover a slot has two serving workers: both get it.
+  size_t delivered = 0;
+  for (auto& [serial, w] : workers_) {
+    if (w->state != WorkerProcess::State::Ready) continue;
+    if (m.kind == ipc::PluginMessage::Broadcast && !m.includeSelf && serial == from.serial) continue;
+    if (m.kind == ipc::PluginMessage::SendTo && w->slot != int(m.target)) continue;
+    delivered += w->channel && w->channel->send(ipc::MsgType::Message, encoded);
+  }
+  if (m.kind == ipc::PluginMessage::SendTo && delivered == 0)
+    log_.warning("[H0134] message \"" + m.topic + "\" from worker " + std::to_string(from.slot) + " to worker " +
+                 std::to_string(m.target) + " dropped: no such worker is serving");
 }
 
 // ---- round_robin ----

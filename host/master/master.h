@@ -60,6 +60,8 @@ class Master {
   void onFrame(WorkerProcess& wp, ipc::Frame& f);
   void onReady(WorkerProcess& wp);
   void onSuicide(WorkerProcess& wp, const std::string& reason);
+  /// A plugin message: to every serving worker (broadcast) or to one slot (send_to).
+  void relay(WorkerProcess& from, const std::string& frame);
   void onExit(WorkerProcess& wp, int64_t status, int signal);
   void onCrash(int slot, uint64_t ranMs, const std::string& how);
   void askToStop(WorkerProcess& wp, const char* why);

@@ -2,6 +2,7 @@
 
 #include "http/request.h"
 #include "http/response.h"
+#include "ipc/message.h"
 
 #include <Poco/Logger.h>
 
@@ -168,12 +169,37 @@ int queueWork(void (*work)(void*), void (*done)(void*, int), void* arg) {
   return HOSTD_OK;
 }
 
+// ---- messages ----
+int relay(ipc::PluginMessage::Kind kind, int target, bool includeSelf, const char* topic, size_t topicLen,
+          const char* payload, size_t len) {
+  if (!g_services || !g_services->sendMessage) return HOSTD_ERROR;
+  if (topicLen + len > HOSTD_MAX_MESSAGE || topicLen > 0xffff) return HOSTD_ETOOBIG;
+  ipc::PluginMessage m;
+  m.kind = kind;
+  m.includeSelf = includeSelf;
+  m.target = uint32_t(target);
+  m.from = uint32_t(g_services->workerId);
+  m.topic.assign(view(topic, topicLen));
+  m.payload.assign(view(payload, len));
+  g_services->sendMessage(ipc::encodePluginMessage(m));
+  return HOSTD_OK;
+}
+
+int broadcast(const char* topic, size_t topicLen, const char* payload, size_t len, int includeSelf) {
+  return relay(ipc::PluginMessage::Broadcast, 0, includeSelf != 0, topic, topicLen, payload, len);
+}
+
+int sendTo(int worker, const char* topic, size_t topicLen, const char* payload, size_t len) {
+  if (!g_services || worker < 1 || unsigned(worker) > g_services->workers) return HOSTD_EINVAL;
+  return relay(ipc::PluginMessage::SendTo, worker, false, topic, topicLen, payload, len);
+}
+
 const hostd_host_api kApi = {
     sizeof(hostd_host_api), HOSTD_ABI_MAJOR, HOSTD_ABI_MINOR,
     reqMethod, reqTarget, reqPath, reqQuery, reqHeader, reqHeaderCount, reqHeaderAt, reqBody, reqRemote,
     resStatus, resHeader, resWrite, resEnd,
     logLine, configGet, workerId, timerStart, timerCancel, fatal,
-    queueWork,
+    queueWork, broadcast, sendTo,
 };
 
 }  // namespace

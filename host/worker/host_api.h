@@ -18,6 +18,8 @@ struct HostServices {
   std::string pluginName;
   const std::map<std::string, std::string>* pluginConfig = nullptr;  ///< keys lower-case
   std::function<void(const std::string&)> fatal;                      ///< suicide path
+  unsigned workers = 0;                                               ///< for send_to's range check
+  std::function<void(const std::string& encoded)> sendMessage;       ///< a `message` frame to the master
 };
 
 /// Binds the table to `services` (must outlive every plugin call) and returns it.

@@ -1,11 +1,13 @@
 #include "worker/worker.h"
 
 #include "app/logging.h"
+#include "ipc/message.h"
 #include "ipc/worker_contract.h"
 
 #include <Poco/Logger.h>
 
 #include <csignal>
+#include <cstddef>
 #include <fstream>
 #include <cstdlib>
 #include <stdexcept>
@@ -110,6 +112,8 @@ int Worker::run() {
     log().error("[H0204] plugin called fatal: " + msg);
     requestReplacement("plugin fatal: " + msg);
   };
+  services_.workers = env_.config.workers;
+  services_.sendMessage = [this](const std::string& encoded) { channel_->send(ipc::MsgType::Message, encoded); };
   const hostd_host_api* api = makeHostApi(&services_);
   if (d->init) {
     char err[1024] = {0};
@@ -196,11 +200,23 @@ void Worker::onFrame(ipc::Frame& f) {
     case ipc::MsgType::Restart:
       beginDrain("restart requested by the master");
       break;
+    case ipc::MsgType::Message:
+      deliver(f.payload);
+      break;
     default:
       log().warning("[H0206] worker " + std::to_string(env_.id) + " ignores an unexpected " +
                     ipc::msgTypeName(f.type) + " frame from the master");
       break;
   }
+}
+
+void Worker::deliver(const std::string& frame) {
+  ipc::PluginMessage m;
+  const hostd_plugin* d = plugin_.desc;
+  // A 1.0 plugin's descriptor ends before on_message: read only what it has.
+  bool hasCallback = d && d->size >= offsetof(hostd_plugin, on_message) + sizeof(d->on_message) && d->on_message;
+  if (!ipc::decodePluginMessage(frame, &m) || m.kind != ipc::PluginMessage::Deliver || !hasCallback) return;
+  d->on_message(pluginState_, m.topic.data(), m.topic.size(), m.payload.data(), m.payload.size(), int(m.from));
 }
 
 void Worker::onMasterGone(const std::string& reason) {

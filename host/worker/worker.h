@@ -41,6 +41,7 @@ class Worker {
   [[noreturn]] void failStartup(const std::string& why);
   void handle(http::Request& req, http::Response& res);
   void onFrame(ipc::Frame& f);
+  void deliver(const std::string& frame);
   void onMasterGone(const std::string& reason);
   void requestReplacement(const std::string& reason);
   void beginDrain(const std::string& why);

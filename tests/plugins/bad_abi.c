@@ -6,5 +6,5 @@ static int on_request(void *s, hostd_request *q, hostd_response *r, char *e, siz
   return HOSTD_OK;
 }
 static const hostd_plugin desc = {HOSTD_PLUGIN_MAGIC, sizeof(hostd_plugin), 99, 0, "bad_abi", "1", NULL,
-                                  on_request, NULL};
+                                  on_request, NULL, NULL};
 HOSTD_DECLARE_ENTRY(desc)

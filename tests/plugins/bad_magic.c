@@ -6,5 +6,5 @@ static int on_request(void *s, hostd_request *q, hostd_response *r, char *e, siz
   return HOSTD_OK;
 }
 static const hostd_plugin desc = {0, sizeof(hostd_plugin), HOSTD_ABI_MAJOR, HOSTD_ABI_MINOR, "bad_magic", "1",
-                                  NULL, on_request, NULL};
+                                  NULL, on_request, NULL, NULL};
 HOSTD_DECLARE_ENTRY(desc)

@@ -9,5 +9,5 @@ static int on_request(void *s, hostd_request *q, hostd_response *r, char *e, siz
   return HOSTD_OK;
 }
 static const hostd_plugin desc = {HOSTD_PLUGIN_MAGIC, sizeof(hostd_plugin), HOSTD_ABI_MAJOR, HOSTD_ABI_MINOR,
-                                  "missing_symbol", "1", NULL, on_request, NULL};
+                                  "missing_symbol", "1", NULL, on_request, NULL, NULL};
 HOSTD_DECLARE_ENTRY(desc)

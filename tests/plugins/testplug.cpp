@@ -17,6 +17,11 @@
 
 struct TestPlug : hostd::Handler {
   std::vector<std::string> hoard;  // /grow keeps memory here
+  std::string inbox;               // every message received: "from:topic=payload;"
+
+  void on_message(std::string_view topic, std::string_view payload, int from) override {
+    inbox += std::to_string(from) + ":" + std::string(topic) + "=" + std::string(payload) + ";";
+  }
 
   void init() override {
     std::string fail = hostd::config("fail_init");
@@ -72,6 +77,18 @@ struct TestPlug : hostd::Handler {
                             res.status(503).send(std::string("work failed: ") + e.what() + "\n");
                           }
                         });
+    } else if (path == "/broadcast" || path == "/send") {
+      try {
+        std::string payload(req.query_param("payload"));
+        if (!req.query_param("size").empty()) payload.assign(std::stoul(std::string(req.query_param("size"))), 'p');
+        if (path == "/broadcast") hostd::broadcast(req.query_param("topic"), payload, req.query_param("self") != "no");
+        else hostd::send_to(std::stoi(std::string(req.query_param("to"))), req.query_param("topic"), payload);
+        res.send("sent\n");
+      } catch (const hostd::Error& e) {
+        res.status(413).send(std::string(e.what()) + "\n");
+      }
+    } else if (path == "/inbox") {
+      res.send(std::to_string(hostd::worker_id()) + "|" + inbox);
     } else if (path == "/burn") {
       // CPU-heavy request (bench fairness): spin for ms milliseconds on the loop.
       unsigned ms = unsigned(std::stoul(std::string(req.query_param("ms").empty() ? "5" : req.query_param("ms"))));

@@ -10,7 +10,7 @@ int onRequest(void*, hostd_request*, hostd_response*, char*, size_t) { return HO
 
 hostd_plugin good() {
   return hostd_plugin{HOSTD_PLUGIN_MAGIC, sizeof(hostd_plugin), HOSTD_ABI_MAJOR, HOSTD_ABI_MINOR,
-                      "hello", "1.0.0", nullptr, &onRequest, nullptr};
+                      "hello", "1.0.0", nullptr, &onRequest, nullptr, nullptr};
 }
 }  // namespace
 

@@ -23,7 +23,8 @@
  *   1.0  first published ABI: descriptor (init/on_request/shutdown), host API with
  *        request accessors, response writers (fixed and streaming), logging, plugin
  *        config, worker id, timers, fatal.
- *   1.1  host API: queue_work (blocking work on a host thread pool).
+ *   1.1  host API: queue_work (blocking work on a host thread pool), broadcast and
+ *        send_to (messages between workers); descriptor: on_message; HOSTD_ETOOBIG.
  *
  * THREADING AND LIFETIME
  *   Every callback into the plugin runs on the worker's single event-loop thread, and
@@ -67,6 +68,10 @@ extern "C" {
 #define HOSTD_ESTATE (-3)      /**< wrong state (e.g. header after the head was sent, end twice) */
 #define HOSTD_ENOTFOUND (-4)   /**< no such header / config key */
 #define HOSTD_ECLOSED (-5)     /**< the client connection is gone; the data was discarded */
+#define HOSTD_ETOOBIG (-6)     /**< a message is larger than HOSTD_MAX_MESSAGE (1.1) */
+
+/** The largest topic + payload of one message between workers, in bytes (1.1). */
+#define HOSTD_MAX_MESSAGE (60 * 1024)
 
 /* Log levels for hostd_host_api.log. */
 #define HOSTD_LOG_ERROR 3
@@ -176,6 +181,19 @@ typedef struct hostd_host_api {
    * callback runs.
    */
   int (*queue_work)(void (*work)(void *arg), void (*done)(void *arg, int status), void *arg);
+  /**
+   * Sends (topic, payload) to every worker of this server — this one too if include_self
+   * — through the master; each receives it in its plugin's on_message, on its loop, once.
+   * Fire and forget: delivery is asynchronous and in order per sender. HOSTD_ETOOBIG if
+   * topic_len + len > HOSTD_MAX_MESSAGE. Strings are copied before the call returns.
+   */
+  int (*broadcast)(const char *topic, size_t topic_len, const char *payload, size_t len, int include_self);
+  /**
+   * Sends (topic, payload) to the worker with this slot id (1..workers), as broadcast
+   * does. HOSTD_EINVAL for an id out of range; a message to a slot that is restarting
+   * at that moment is dropped (and logged by the master).
+   */
+  int (*send_to)(int worker_id, const char *topic, size_t topic_len, const char *payload, size_t len);
 } hostd_host_api;
 
 /**
@@ -210,6 +228,13 @@ typedef struct hostd_plugin {
   hostd_init_fn init;          /**< may be NULL */
   hostd_request_fn on_request; /**< required */
   hostd_shutdown_fn shutdown;  /**< may be NULL */
+  /* ---- 1.1 ---- */
+  /**
+   * A message from broadcast/send_to, on the loop: `from_worker` is the sender's slot id.
+   * The strings live only during the call. May be NULL (messages are then dropped).
+   */
+  void (*on_message)(void *state, const char *topic, size_t topic_len, const char *payload, size_t len,
+                     int from_worker);
 } hostd_plugin;
 
 /**

@@ -22,7 +22,9 @@
 //   - thrown from a timer callback: logged, and the worker is replaced the same way.
 //
 // Threading: every callback runs on the worker's one event-loop thread; call the SDK only
-// from there. Never block: a worker serves all its connections from that loop.
+// from there. Never block: a worker serves all its connections from that loop (hand
+// blocking calls to hostd::queue_work). Workers talk with hostd::broadcast/send_to and
+// Handler::on_message.
 #ifndef HOSTD_PLUGIN_HPP
 #define HOSTD_PLUGIN_HPP
 
@@ -175,6 +177,11 @@ struct Handler {
   virtual void on_request(Request& req, Response& res) = 0;
   /// Called once after the worker drained, before it exits.
   virtual void shutdown() {}
+  /// A message from hostd::broadcast / hostd::send_to (any worker, maybe this one), on
+  /// the loop. `from_worker` is the sender's slot id. The views live during the call only.
+  virtual void on_message(std::string_view topic, std::string_view payload, int from_worker) {
+    (void)topic, (void)payload, (void)from_worker;
+  }
 };
 
 /// A value from this plugin's [plugin.<name>] section of the server config, or `fallback`.
@@ -230,6 +237,36 @@ inline uint64_t set_interval(uint64_t ms, std::function<void()> fn) {
 }
 /// Cancels a timer; false if it already ran (one-shot) or was cancelled.
 inline bool cancel_timer(uint64_t id) { return detail::host().timer_cancel(id) == HOSTD_OK; }
+
+namespace detail {
+inline bool has_messages(const hostd_host_api& h) {
+  return h.abi_minor >= 1 && h.size >= offsetof(hostd_host_api, send_to) + sizeof(h.send_to);
+}
+inline void check_message(int rc, const char* what) {
+  if (rc == HOSTD_ETOOBIG)
+    throw Error(std::string(what) + ": topic + payload exceed HOSTD_MAX_MESSAGE (" +
+                std::to_string(HOSTD_MAX_MESSAGE) + " bytes)", rc);
+  check(rc, what);
+}
+}  // namespace detail
+
+/// Sends (topic, payload) to every worker (this one too unless include_self is false);
+/// each gets it once in Handler::on_message. Asynchronous, ordered per sender. Throws
+/// hostd::Error if topic + payload exceed HOSTD_MAX_MESSAGE. Needs ABI 1.1.
+inline void broadcast(std::string_view topic, std::string_view payload, bool include_self = true) {
+  const hostd_host_api& h = detail::host();
+  if (!detail::has_messages(h)) throw Error("broadcast needs hostd plugin ABI 1.1 or later", HOSTD_ESTATE);
+  detail::check_message(h.broadcast(topic.data(), topic.size(), payload.data(), payload.size(), include_self ? 1 : 0),
+                        "hostd::broadcast");
+}
+
+/// Sends (topic, payload) to the worker with slot id `worker` (1..workers). Needs ABI 1.1.
+inline void send_to(int worker, std::string_view topic, std::string_view payload) {
+  const hostd_host_api& h = detail::host();
+  if (!detail::has_messages(h)) throw Error("send_to needs hostd plugin ABI 1.1 or later", HOSTD_ESTATE);
+  detail::check_message(h.send_to(worker, topic.data(), topic.size(), payload.data(), payload.size()),
+                        "hostd::send_to");
+}
 
 namespace detail {
 struct WorkBox {
@@ -316,6 +353,18 @@ inline int request_trampoline(void* state, hostd_request* req, hostd_response* r
   return HOSTD_ERROR;
 }
 
+inline void message_trampoline(void* state, const char* topic, size_t topic_len, const char* payload, size_t len,
+                               int from) {
+  try {
+    static_cast<Handler*>(state)->on_message({topic, topic_len}, {payload, len}, from);
+  } catch (const std::exception& e) {
+    std::string msg = std::string("exception in on_message: ") + e.what();
+    host().fatal(msg.data(), msg.size());
+  } catch (...) {
+    host().fatal("unknown exception in on_message", 31);
+  }
+}
+
 inline void shutdown_trampoline(void* state) {
   auto* h = static_cast<Handler*>(state);
   try {
@@ -339,7 +388,8 @@ inline void shutdown_trampoline(void* state) {
                                             Version,                                                 \
                                             &::hostd::detail::init_trampoline<HandlerClass>,        \
                                             &::hostd::detail::request_trampoline,                    \
-                                            &::hostd::detail::shutdown_trampoline};                  \
+                                            &::hostd::detail::shutdown_trampoline,                   \
+                                            &::hostd::detail::message_trampoline};                   \
     return &descriptor;                                                                             \
   }
 
