@@ -3,6 +3,7 @@
 #include "app/hostd_app.h"
 #include "ipc/worker_contract.h"
 #include "master/plugin_probe.h"
+#include "worker/child_processes.h"
 #include "worker/worker.h"
 
 #include <Poco/Exception.h>
@@ -12,6 +13,8 @@
 #include <iostream>
 
 int main(int argc, char** argv) {
+  // A worker's child process on its way to exec (see worker/child_processes.h).
+  if (argc >= 4 && std::strcmp(argv[1], "--child-exec") == 0) return hostd::worker::runChildExec(argc, argv);
   if (std::getenv(hostd::ipc::kEnvWorkerId)) return hostd::worker::runWorker();
   if (argc == 3 && std::strcmp(argv[1], "--probe-plugin") == 0) return hostd::master::runPluginProbe(argv[2]);
 

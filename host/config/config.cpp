@@ -86,6 +86,7 @@ const std::map<std::string, std::vector<std::string>>& knownKeys() {
                    "max_memory_mb"}},
       {"limits", {"max_header_bytes", "max_body_bytes", "header_timeout", "keepalive_timeout"}},
       {"log", {"level"}},
+      {"state", {"backend", "url", "prefix", "timeout_ms"}},
   };
   return keys;
 }
@@ -164,6 +165,28 @@ ListenAddress parseListen(const Reader& r, const std::string& v) {
   return a;
 }
 
+void parseRedisUrl(const Reader& r, StateConfig& s) {
+  const std::string expected = "redis://HOST[:PORT] with a port from 1 to 65535, e.g. redis://127.0.0.1:6379";
+  const std::string scheme = "redis://";
+  std::string rest = s.url.rfind(scheme, 0) == 0 ? s.url.substr(scheme.size()) : std::string();
+  if (!rest.empty() && rest.back() == '/') rest.pop_back();
+  if (rest.empty() || rest.find_first_of("/@?# ") != std::string::npos) r.fail("state.url", s.url, expected);
+  size_t colon = rest.rfind(':');
+  bool bracketed = rest[0] == '[';
+  if (colon != std::string::npos && (!bracketed || rest[colon - 1] == ']')) {
+    std::string port = rest.substr(colon + 1);
+    if (port.empty() || port.size() > 5 ||
+        !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+        std::stoul(port) == 0 || std::stoul(port) > 65535)
+      r.fail("state.url", s.url, expected);
+    s.redis_port = uint16_t(std::stoul(port));
+    rest = rest.substr(0, colon);
+  }
+  if (bracketed) rest = rest.size() > 2 && rest.back() == ']' ? rest.substr(1, rest.size() - 2) : std::string();
+  if (rest.empty()) r.fail("state.url", s.url, expected);
+  s.redis_host = rest;
+}
+
 std::string absolutePath(const std::string& path, const std::string& baseFile) {
   Poco::Path p(path);
   if (p.isAbsolute()) return p.toString();
@@ -209,7 +232,7 @@ Config parseConfig(std::string_view text, const std::string& file, unsigned cpuC
     auto known = knownKeys().find(section);
     if (known == knownKeys().end())
       throw ConfigError(name + ":" + std::to_string(line) + ": unknown section [" + section +
-                        "] (known: server, plugins, cluster, limits, log, plugin.<name>)");
+                        "] (known: server, plugins, cluster, limits, log, state, plugin.<name>)");
     if (std::find(known->second.begin(), known->second.end(), k) == known->second.end())
       throw ConfigError(name + ":" + std::to_string(line) + ": unknown key \"" + k + "\" in [" + section +
                         "] (known: " + joined(known->second) + ")");
@@ -252,6 +275,19 @@ Config parseConfig(std::string_view text, const std::string& file, unsigned cpuC
                                                "debug", "trace"};
   if (!levels.count(c.log_level))
     r.fail("log.level", r.raw("log.level"), "fatal, critical, error, warning, notice, information, debug or trace");
+
+  std::string backend = lower(r.text("state.backend", "embedded"));
+  if (backend == "embedded") c.state.backend = StateConfig::Backend::Embedded;
+  else if (backend == "redis") c.state.backend = StateConfig::Backend::Redis;
+  else r.fail("state.backend", r.raw("state.backend"), "embedded or redis");
+  if (r.has("state.url")) {
+    c.state.url = r.raw("state.url");
+    parseRedisUrl(r, c.state);
+  }
+  c.state.prefix = r.text("state.prefix", "hostd:");
+  if (c.state.prefix.size() > 256 || c.state.prefix.find_first_of(" \t\r\n") != std::string::npos)
+    r.fail("state.prefix", c.state.prefix, "at most 256 characters without spaces");
+  c.state.timeout_ms = unsigned(r.number("state.timeout_ms", 2000, 10, 600000));
   return c;
 }
 
@@ -297,6 +333,12 @@ std::string toJson(const Config& c) {
   o.set("header_timeout", c.header_timeout);
   o.set("keepalive_timeout", c.keepalive_timeout);
   o.set("log_level", c.log_level);
+  o.set("state_backend", int(c.state.backend));
+  o.set("state_url", c.state.url);
+  o.set("state_redis_host", c.state.redis_host);
+  o.set("state_redis_port", int(c.state.redis_port));
+  o.set("state_prefix", c.state.prefix);
+  o.set("state_timeout_ms", c.state.timeout_ms);
   Poco::JSON::Object sections;
   for (const auto& [name, kv] : c.plugin_sections) {
     Poco::JSON::Object s;
@@ -335,6 +377,12 @@ Config fromJson(const std::string& json) {
     c.header_timeout = o->getValue<unsigned>("header_timeout");
     c.keepalive_timeout = o->getValue<unsigned>("keepalive_timeout");
     c.log_level = o->getValue<std::string>("log_level");
+    c.state.backend = StateConfig::Backend(o->getValue<int>("state_backend"));
+    c.state.url = o->getValue<std::string>("state_url");
+    c.state.redis_host = o->getValue<std::string>("state_redis_host");
+    c.state.redis_port = uint16_t(o->getValue<int>("state_redis_port"));
+    c.state.prefix = o->getValue<std::string>("state_prefix");
+    c.state.timeout_ms = o->getValue<unsigned>("state_timeout_ms");
     auto sections = o->getObject("plugin_sections");
     for (const std::string& name : sections->getNames()) {
       auto s = sections->getObject(name);

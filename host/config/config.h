@@ -11,6 +11,17 @@ namespace hostd::config {
 
 enum class Scheduling { Shared, RoundRobin, ReusePort };
 
+/// [state]: where the shared key/value store lives.
+struct StateConfig {
+  enum class Backend { Embedded, Redis };
+  Backend backend = Backend::Embedded;
+  std::string url = "redis://127.0.0.1:6379";  ///< as written; host/port below are parsed from it
+  std::string redis_host = "127.0.0.1";
+  uint16_t redis_port = 6379;
+  std::string prefix = "hostd:";  ///< every Redis key (and the change channel) starts with it
+  unsigned timeout_ms = 2000;     ///< a Redis command taking longer fails with HOSTD_EUNAVAILABLE
+};
+
 struct ListenAddress {
   std::string host = "127.0.0.1";  ///< numeric address; "localhost" is kept as written
   uint16_t port = 8080;            ///< 0 = any free port
@@ -40,6 +51,7 @@ struct Config {
   unsigned header_timeout = 10;
   unsigned keepalive_timeout = 5;
   std::string log_level = "information";
+  StateConfig state;
   /// [plugin.<name>] sections, handed to the plugin untouched: name -> key (lower case) -> value.
   std::map<std::string, std::map<std::string, std::string>> plugin_sections;
 

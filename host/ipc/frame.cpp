@@ -5,7 +5,7 @@
 namespace hostd::ipc {
 namespace {
 
-bool knownType(uint8_t t) { return t >= uint8_t(MsgType::Ready) && t <= uint8_t(MsgType::InitFailed); }
+bool knownType(uint8_t t) { return t >= uint8_t(MsgType::Ready) && t <= uint8_t(MsgType::State); }
 
 void putU64(std::string& out, uint64_t v) {
   for (int shift = 56; shift >= 0; shift -= 8) out.push_back(char((v >> shift) & 0xff));
@@ -92,6 +92,7 @@ const char* msgTypeName(MsgType type) {
     case MsgType::Heartbeat: return "heartbeat";
     case MsgType::Message: return "message";
     case MsgType::InitFailed: return "init_failed";
+    case MsgType::State: return "state";
   }
   return "unknown";
 }

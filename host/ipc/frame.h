@@ -17,6 +17,7 @@ enum class MsgType : uint8_t {
   Heartbeat = 4,   ///< worker -> master, every second (payload: encodeHeartbeat)
   Message = 5,     ///< plugin-level payloads (reserved)
   InitFailed = 6,  ///< worker -> master: cannot start (payload: the reason, shown to the user)
+  State = 7,       ///< shared state, both directions (payload: ipc/state_wire.h)
 };
 
 constexpr size_t kMaxPayload = 64 * 1024;

@@ -2,6 +2,7 @@
 
 #include "ipc/fd_passing.h"
 #include "ipc/message.h"
+#include "ipc/state_wire.h"
 #include "ipc/worker_contract.h"
 
 #include <csignal>
@@ -73,6 +74,18 @@ int Master::run() {
   uv_poll_init(loop_, &acceptPoll_, listenFd_);
   acceptPoll_.data = this;
   updateWatch();
+  SharedState::Sinks sinks;
+  sinks.change = [this](const std::string& change) {
+    // Every live worker, starting ones too: their snapshot went out at spawn, so this
+    // change follows it on the same channel.
+    for (auto& [serial, w] : workers_)
+      if (w->channel) w->channel->send(ipc::MsgType::State, change);
+  };
+  sinks.reset = [this] {
+    for (auto& [serial, w] : workers_) sendSnapshot(*w);
+  };
+  state_ = std::make_unique<SharedState>(loop_, current_->cfg.state, std::move(sinks));
+  log_.information("[H0137] shared state: " + state_->describe());
 
   log_.information("[H0102] starting " + std::to_string(current_->cfg.workers) + " worker(s) with plugin " +
                    current_->pluginName + " " + current_->pluginVersion + " (" + current_->cfg.pluginPath() + ")");
@@ -142,6 +155,7 @@ WorkerProcess* Master::spawn(int slotId, uint64_t replaces) {
                          kill(*w, "protocol error");
                        }
                      });
+  sendSnapshot(*wp);
   return wp;
 }
 
@@ -164,6 +178,9 @@ void Master::onFrame(WorkerProcess& wp, ipc::Frame& f) {
       break;
     case ipc::MsgType::InitFailed:
       wp.lastError = f.payload;
+      break;
+    case ipc::MsgType::State:
+      onStateWrite(wp, f.payload);
       break;
     case ipc::MsgType::Message:
       relay(wp, f.payload);
@@ -480,6 +497,32 @@ void Master::onPluginsChanged(const char* filename) {
 
 // ---- plugin messages ----
 
+void Master::sendSnapshot(WorkerProcess& wp) {
+  if (!wp.channel) return;
+  for (const std::string& part : state_->snapshot()) wp.channel->send(ipc::MsgType::State, part);
+}
+
+void Master::onStateWrite(WorkerProcess& from, const std::string& frame) {
+  ipc::StateMsg m;
+  if (!ipc::decodeStateMsg(frame, &m) || m.kind != ipc::StateMsg::Write) {
+    log_.error("[H0111] " + describe(from) + " sent a malformed state frame; replacing it");
+    kill(from, "protocol error");
+    return;
+  }
+  state_->write(m, [this, serial = from.serial, id = m.id, op = m.op](const StateResult& r) {
+    WorkerProcess* w = find(serial);
+    if (!w || !w->channel) return;  // the writer is gone; the change went to everyone else
+    ipc::StateMsg ack;
+    ack.kind = ipc::StateMsg::Ack;
+    ack.op = op;
+    ack.id = id;
+    ack.status = r.status;
+    ack.number = r.value;
+    ack.value = r.error;
+    w->channel->send(ipc::MsgType::State, ipc::encodeStateMsg(ack));
+  });
+}
+
 void Master::relay(WorkerProcess& from, const std::string& frame) {
   ipc::PluginMessage m;
   if (!ipc::decodePluginMessage(frame, &m) || m.kind == ipc::PluginMessage::Deliver) {
@@ -611,6 +654,7 @@ void Master::stop(bool graceful) {
 void Master::maybeFinish() {
   if (!stopping_ || !workers_.empty() || finished_) return;
   finished_ = true;
+  if (state_) state_->close();
   for (uv_signal_t& s : signals_) uv_close(reinterpret_cast<uv_handle_t*>(&s), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&watchdog_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&debounce_), nullptr);

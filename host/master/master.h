@@ -6,6 +6,7 @@
 #include "master/listener.h"
 #include "master/plugin_store.h"
 #include "master/restart_policy.h"
+#include "master/shared_state.h"
 #include "master/spawner.h"
 #include "master/worker_process.h"
 
@@ -62,6 +63,10 @@ class Master {
   void onSuicide(WorkerProcess& wp, const std::string& reason);
   /// A plugin message: to every serving worker (broadcast) or to one slot (send_to).
   void relay(WorkerProcess& from, const std::string& frame);
+  /// A shared-state write: applied by state_, acknowledged to the writer.
+  void onStateWrite(WorkerProcess& from, const std::string& frame);
+  /// Sends the full state to one worker (at spawn, before it can run init).
+  void sendSnapshot(WorkerProcess& wp);
   void onExit(WorkerProcess& wp, int64_t status, int signal);
   void onCrash(int slot, uint64_t ranMs, const std::string& how);
   void askToStop(WorkerProcess& wp, const char* why);
@@ -127,6 +132,7 @@ class Master {
   bool accepting_ = false;
   size_t rrNext_ = 0;           ///< round_robin: index of the next ready worker
   uint64_t dropped_ = 0;        ///< round_robin: connections no ready worker could take
+  std::unique_ptr<SharedState> state_;  ///< [state]: fixed at startup (a reload keeps it)
 };
 
 }  // namespace hostd::master

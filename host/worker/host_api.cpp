@@ -3,6 +3,8 @@
 #include "http/request.h"
 #include "http/response.h"
 #include "ipc/message.h"
+#include "worker/child_processes.h"
+#include "worker/state_replica.h"
 
 #include <Poco/Logger.h>
 
@@ -194,12 +196,77 @@ int sendTo(int worker, const char* topic, size_t topicLen, const char* payload, 
   return relay(ipc::PluginMessage::SendTo, worker, false, topic, topicLen, payload, len);
 }
 
+// ---- shared state (1.2) ----
+int stateGet(const char* key, size_t len, hostd_str* out) {
+  if (!g_services || !g_services->state || !out) return HOSTD_EINVAL;
+  const std::string* v = g_services->state->get(view(key, len));
+  if (!v) return HOSTD_ENOTFOUND;
+  *out = str(*v);
+  return HOSTD_OK;
+}
+
+int stateWrite(ipc::StateMsg::Op op, const char* key, size_t klen, std::string_view value, int64_t delta,
+               hostd_state_done_fn done, void* arg) {
+  if (!g_services || !g_services->state || !key) return HOSTD_EINVAL;
+  return g_services->state->write(op, view(key, klen), value, delta, done, arg);
+}
+
+int stateSet(const char* key, size_t klen, const char* value, size_t vlen, hostd_state_done_fn done, void* arg) {
+  return stateWrite(ipc::StateMsg::Set, key, klen, view(value, vlen), 0, done, arg);
+}
+
+int stateDel(const char* key, size_t klen, hostd_state_done_fn done, void* arg) {
+  return stateWrite(ipc::StateMsg::Del, key, klen, {}, 0, done, arg);
+}
+
+int stateIncr(const char* key, size_t klen, int64_t delta, hostd_state_done_fn done, void* arg) {
+  return stateWrite(ipc::StateMsg::Incr, key, klen, {}, delta, done, arg);
+}
+
+uint64_t stateWatch(const char* key, size_t klen, int prefix, hostd_state_watch_fn cb, void* arg,
+                    void (*dtor)(void*)) {
+  if (!g_services || !g_services->state) {
+    if (dtor) dtor(arg);
+    return 0;
+  }
+  return g_services->state->watch(view(key, klen), prefix != 0, cb, arg, dtor);
+}
+
+int stateUnwatch(uint64_t id) {
+  return g_services && g_services->state ? g_services->state->unwatch(id) : HOSTD_ENOTFOUND;
+}
+
+// ---- child processes (1.2) ----
+int execCommand(const char* command, size_t len, const hostd_exec_options* opts,
+                void (*done)(void*, const hostd_exec_result*), void* arg) {
+  if (!g_services || !g_services->children || !command) return HOSTD_EINVAL;
+  return g_services->children->exec(view(command, len), opts, done, arg);
+}
+
+int execFile(const char* file, const char* const* args, const hostd_exec_options* opts,
+             void (*done)(void*, const hostd_exec_result*), void* arg) {
+  if (!g_services || !g_services->children) return HOSTD_EINVAL;
+  return g_services->children->execFile(file, args, opts, done, arg);
+}
+
+uint64_t spawnChild(const char* file, const char* const* args, const hostd_exec_options* opts,
+                    const hostd_spawn_callbacks* cbs, void* arg) {
+  if (!g_services || !g_services->children) return 0;
+  return g_services->children->spawn(file, args, opts, cbs, arg);
+}
+
+int childKill(uint64_t id, int signum) {
+  return g_services && g_services->children ? g_services->children->kill(id, signum) : HOSTD_ENOTFOUND;
+}
+
 const hostd_host_api kApi = {
     sizeof(hostd_host_api), HOSTD_ABI_MAJOR, HOSTD_ABI_MINOR,
     reqMethod, reqTarget, reqPath, reqQuery, reqHeader, reqHeaderCount, reqHeaderAt, reqBody, reqRemote,
     resStatus, resHeader, resWrite, resEnd,
     logLine, configGet, workerId, timerStart, timerCancel, fatal,
     queueWork, broadcast, sendTo,
+    stateGet, stateSet, stateDel, stateIncr, stateWatch, stateUnwatch,
+    execCommand, execFile, spawnChild, childKill,
 };
 
 }  // namespace

@@ -10,6 +10,9 @@
 
 namespace hostd::worker {
 
+class StateReplica;
+class ChildProcesses;
+
 /// What the context-free functions of the table act on. One per worker process (the C
 /// ABI's log/config/timer calls carry no context pointer, like SQLite's extension API).
 struct HostServices {
@@ -20,6 +23,8 @@ struct HostServices {
   std::function<void(const std::string&)> fatal;                      ///< suicide path
   unsigned workers = 0;                                               ///< for send_to's range check
   std::function<void(const std::string& encoded)> sendMessage;       ///< a `message` frame to the master
+  StateReplica* state = nullptr;                                      ///< shared state (1.2)
+  ChildProcesses* children = nullptr;                                 ///< child processes (1.2)
 };
 
 /// Binds the table to `services` (must outlive every plugin call) and returns it.

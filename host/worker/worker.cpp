@@ -77,11 +77,13 @@ uint64_t residentMb() {
 Worker::Worker(WorkerEnv env)
     : env_(std::move(env)),
       loop_(uv_default_loop()),
+      state_([this](const std::string& frame) { return channel_ && channel_->send(ipc::MsgType::State, frame); }),
       recycleAfter_(recycleAfter(env_.config.max_requests, env_.config.max_requests_jitter,
                                  uint64_t(getpid()) * 2654435761u ^ uint64_t(uv_hrtime()))) {}
 
 void Worker::failStartup(const std::string& why) {
   log().error("[H0201] worker " + std::to_string(env_.id) + " cannot start: " + why);
+  if (children_) children_->killAll();
   if (channel_) channel_->send(ipc::MsgType::InitFailed, why.substr(0, ipc::kMaxPayload));
   _exit(ipc::kExitFatal);
 }
@@ -97,6 +99,10 @@ int Worker::run() {
   channel_->start([this](ipc::Frame& f) { onFrame(f); },
                   [this](const std::string& why) { onMasterGone(why); });
   if (getppid() != env_.masterPid) failStartup("the master (pid " + std::to_string(env_.masterPid) + ") is gone");
+  // The master sends the full shared state first thing: have it before init runs.
+  while (!state_.synced() && channel_->isOpen() && uv_run(loop_, UV_RUN_ONCE) != 0) {
+  }
+  if (!state_.synced()) failStartup("the master closed the control channel before sending the shared state");
 
   try {
     plugin_ = plugin::loadPlugin(env_.pluginPath);
@@ -114,6 +120,12 @@ int Worker::run() {
   };
   services_.workers = env_.config.workers;
   services_.sendMessage = [this](const std::string& encoded) { channel_->send(ipc::MsgType::Message, encoded); };
+  services_.state = &state_;
+  char exe[4096];
+  size_t exeLen = sizeof exe;
+  children_ = std::make_unique<ChildProcesses>(
+      loop_, uv_exepath(exe, &exeLen) == 0 ? std::string(exe, exeLen) : std::string("/proc/self/exe"));
+  services_.children = children_.get();
   const hostd_host_api* api = makeHostApi(&services_);
   if (d->init) {
     char err[1024] = {0};
@@ -142,7 +154,11 @@ int Worker::run() {
   uv_signal_start(&sigterm_, [](uv_signal_t* s, int) { static_cast<Worker*>(s->data)->beginDrain("SIGTERM"); },
                   SIGTERM);
   uv_signal_init(loop_, &sigquit_);
-  uv_signal_start(&sigquit_, [](uv_signal_t*, int) { _exit(0); }, SIGQUIT);
+  uv_signal_start(&sigquit_, [](uv_signal_t* s, int) {
+    static_cast<Worker*>(s->data)->children_->killAll();
+    _exit(0);
+  }, SIGQUIT);
+  sigquit_.data = this;
 
   uv_timer_init(loop_, &heartbeat_);
   heartbeat_.data = this;
@@ -203,6 +219,10 @@ void Worker::onFrame(ipc::Frame& f) {
     case ipc::MsgType::Message:
       deliver(f.payload);
       break;
+    case ipc::MsgType::State:
+      if (!state_.onFrame(f.payload))
+        log().warning("[H0206] worker " + std::to_string(env_.id) + " ignores a malformed state frame");
+      break;
     default:
       log().warning("[H0206] worker " + std::to_string(env_.id) + " ignores an unexpected " +
                     ipc::msgTypeName(f.type) + " frame from the master");
@@ -241,6 +261,7 @@ void Worker::beginDrain(const std::string& why) {
 void Worker::finish() {
   if (plugin_.desc && plugin_.desc->shutdown && pluginState_) plugin_.desc->shutdown(pluginState_);
   pluginState_ = nullptr;
+  if (children_) children_->killAll();
   log().information("[H0209] worker " + std::to_string(env_.id) + " exiting after " + std::to_string(handled_) +
                     " request(s)");
   // _exit, not exit: no atexit handlers or static destructors of a forked image.

@@ -5,7 +5,9 @@
 #include "http/server.h"
 #include "ipc/channel.h"
 #include "plugin/plugin_loader.h"
+#include "worker/child_processes.h"
 #include "worker/host_api.h"
+#include "worker/state_replica.h"
 
 #include <uv.h>
 
@@ -54,6 +56,8 @@ class Worker {
   plugin::LoadedPlugin plugin_;
   void* pluginState_ = nullptr;
   HostServices services_;
+  StateReplica state_;
+  std::unique_ptr<ChildProcesses> children_;
   std::unique_ptr<http::Server> server_;
   uv_timer_t heartbeat_{};
   uv_timer_t deadline_{};

@@ -243,6 +243,17 @@ RunResult runHostd(const std::vector<std::string>& args, Ms timeout) {
   return RunResult{timedOut ? -1 : decodeStatus(status), out};
 }
 
+std::map<std::string, std::string> askEachWorker(uint16_t port, const std::string& target, int workers) {
+  std::map<std::string, std::string> byWorker;
+  for (int i = 0; i < workers; ++i) {
+    auto r = httpGet(port, target);
+    if (!r) continue;
+    size_t bar = r->body.find('|');
+    byWorker[r->body.substr(0, bar)] = r->body.substr(bar + 1);
+  }
+  return byWorker;
+}
+
 bool processAlive(pid_t pid) {
   char state = 0;
   pid_t ppid = 0;

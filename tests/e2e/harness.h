@@ -85,6 +85,10 @@ struct RunResult {
 /// Runs HOSTD_BINARY with args to completion, bounded.
 RunResult runHostd(const std::vector<std::string>& args, Ms timeout = Ms(20000));
 
+/// For a round_robin server with `workers` workers, whose target answers "<worker id>|<body>":
+/// asks `workers` times on fresh connections (one each, in turn) -> worker id -> body.
+std::map<std::string, std::string> askEachWorker(uint16_t port, const std::string& target, int workers);
+
 bool processAlive(pid_t pid);
 /// CPU time (user + system) a process used so far, in seconds.
 double cpuSeconds(pid_t pid);

@@ -10,17 +10,7 @@ using namespace hostd::test;
 using namespace std::chrono_literals;
 
 namespace {
-/// round_robin: any 3 consecutive requests reach the 3 workers, one each.
-std::map<std::string, std::string> inboxes(uint16_t port) {
-  std::map<std::string, std::string> byWorker;
-  for (int i = 0; i < 3; ++i) {
-    auto r = httpGet(port, "/inbox");
-    if (!r) continue;
-    size_t bar = r->body.find('|');
-    byWorker[r->body.substr(0, bar)] = r->body.substr(bar + 1);
-  }
-  return byWorker;
-}
+std::map<std::string, std::string> inboxes(uint16_t port) { return askEachWorker(port, "/inbox", 3); }
 
 size_t count(const std::string& hay, const std::string& needle) {
   size_t n = 0;

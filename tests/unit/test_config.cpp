@@ -181,3 +181,33 @@ TEST_CASE("toJson / fromJson round-trip", "[config]") {
   CHECK(d.file == c.file);
   CHECK_THROWS_AS(fromJson("{not json"), ConfigError);
 }
+
+TEST_CASE("[state] selects the shared-state backend", "[config]") {
+  Config d = parse("");
+  CHECK(d.state.backend == StateConfig::Backend::Embedded);
+  CHECK(d.state.prefix == "hostd:");
+  Config r = parse("[state]\nbackend = redis\nurl = redis://10.0.0.5:6380\nprefix = app1:\ntimeout_ms = 500\n");
+  CHECK(r.state.backend == StateConfig::Backend::Redis);
+  CHECK(r.state.redis_host == "10.0.0.5");
+  CHECK(r.state.redis_port == 6380);
+  CHECK(r.state.prefix == "app1:");
+  CHECK(r.state.timeout_ms == 500);
+  Config v6 = parse("[state]\nurl = redis://[::1]\n");
+  CHECK(v6.state.redis_host == "::1");
+  CHECK(v6.state.redis_port == 6379);
+  Config back = fromJson(toJson(r));
+  CHECK(back.state.backend == StateConfig::Backend::Redis);
+  CHECK(back.state.redis_port == 6380);
+  CHECK(back.state.prefix == "app1:");
+}
+
+TEST_CASE("a bad [state] value names the key and what was expected", "[config]") {
+  CHECK_THAT(refusal("[state]\nbackend = memcached\n"),
+             Catch::Contains("server.ini:2") && Catch::Contains("[state] backend") && Catch::Contains("embedded or redis"));
+  CHECK_THAT(refusal("[state]\nurl = http://127.0.0.1:6379\n"),
+             Catch::Contains("[state] url") && Catch::Contains("redis://HOST[:PORT]"));
+  CHECK_THAT(refusal("[state]\nurl = redis://127.0.0.1:99999\n"), Catch::Contains("[state] url"));
+  CHECK_THAT(refusal("[state]\nurl = redis://:6379\n"), Catch::Contains("[state] url"));
+  CHECK_THAT(refusal("[state]\nprefix = a b\n"), Catch::Contains("[state] prefix"));
+  CHECK_THAT(refusal("[state]\nport = 1\n"), Catch::Contains("unknown key \"port\" in [state]"));
+}

@@ -25,6 +25,9 @@
  *        config, worker id, timers, fatal.
  *   1.1  host API: queue_work (blocking work on a host thread pool), broadcast and
  *        send_to (messages between workers); descriptor: on_message; HOSTD_ETOOBIG.
+ *   1.2  host API: shared state (state_get/set/del/incr/watch/unwatch) and child
+ *        processes (exec, exec_file, spawn, child_kill); HOSTD_EUNAVAILABLE,
+ *        HOSTD_ETIMEDOUT; hostd_exec_options, hostd_exec_result, hostd_spawn_callbacks.
  *
  * THREADING AND LIFETIME
  *   Every callback into the plugin runs on the worker's single event-loop thread, and
@@ -50,7 +53,7 @@ extern "C" {
 /** "HSTD": first member of every descriptor; anything else is not a hostd plugin. */
 #define HOSTD_PLUGIN_MAGIC 0x44545348u
 #define HOSTD_ABI_MAJOR 1
-#define HOSTD_ABI_MINOR 1
+#define HOSTD_ABI_MINOR 2
 
 /** The one symbol a plugin exports (see hostd_plugin_entry_fn). */
 #define HOSTD_ENTRY_SYMBOL "hostd_plugin_entry"
@@ -69,6 +72,8 @@ extern "C" {
 #define HOSTD_ENOTFOUND (-4)   /**< no such header / config key */
 #define HOSTD_ECLOSED (-5)     /**< the client connection is gone; the data was discarded */
 #define HOSTD_ETOOBIG (-6)     /**< a message is larger than HOSTD_MAX_MESSAGE (1.1) */
+#define HOSTD_EUNAVAILABLE (-7) /**< the shared-state backend cannot be reached (1.2) */
+#define HOSTD_ETIMEDOUT (-8)   /**< a child process ran past its timeout (1.2) */
 
 /** The largest topic + payload of one message between workers, in bytes (1.1). */
 #define HOSTD_MAX_MESSAGE (60 * 1024)
@@ -84,6 +89,51 @@ typedef struct hostd_str {
   const char *data;
   size_t len;
 } hostd_str;
+
+/**
+ * Completion of a shared-state write (1.2), on the loop. status HOSTD_OK once the store
+ * applied the write — by then this worker's replica already shows it (embedded store) —
+ * or an error: HOSTD_EUNAVAILABLE (Redis unreachable), HOSTD_EINVAL (incr of a value that
+ * is not an integer, or overflow), HOSTD_ERROR. `value` is the new value of an incr (0
+ * otherwise); `error` (not NUL-terminated, empty on success) says what went wrong.
+ */
+typedef void (*hostd_state_done_fn)(void *arg, int status, int64_t value, const char *error, size_t error_len);
+
+/**
+ * A watched key changed (1.2), on the loop: its new value, or deleted = 1. Strings live
+ * only during the call. The replica already holds the new value when this runs.
+ */
+typedef void (*hostd_state_watch_fn)(void *arg, const char *key, size_t key_len, const char *value,
+                                     size_t value_len, int deleted);
+
+/** Options of exec / exec_file / spawn (1.2). Pass NULL for the defaults. */
+typedef struct hostd_exec_options {
+  uint32_t size;       /**< sizeof(hostd_exec_options) */
+  uint32_t timeout_ms; /**< kill the child (and its process group) after this; 0 = never */
+  size_t max_output;   /**< exec/exec_file: stdout and stderr cap each; 0 = 1 MiB. Past it
+                            the child is killed and the result is HOSTD_ETOOBIG. */
+  const char *cwd;     /**< working directory (NUL-terminated), NULL = the worker's */
+} hostd_exec_options;
+
+/** How an exec / exec_file ended (1.2). Everything lives only during the callback. */
+typedef struct hostd_exec_result {
+  int status;      /**< HOSTD_OK: the child ran and exited (see exit_code / term_signal);
+                        HOSTD_ETIMEDOUT: killed at timeout_ms; HOSTD_ETOOBIG: killed at
+                        max_output; HOSTD_ERROR: it could not be started (see message) */
+  int exit_code;   /**< exit status if it exited, else -1 */
+  int term_signal; /**< the signal that ended it, 0 if it exited */
+  hostd_str out;   /**< everything it wrote to stdout (at most max_output) */
+  hostd_str err;   /**< everything it wrote to stderr (at most max_output) */
+  hostd_str message; /**< empty if status is HOSTD_OK, else what happened, for a log line */
+} hostd_exec_result;
+
+/** What a spawned child reports (1.2); each may be NULL. All run on the loop. */
+typedef struct hostd_spawn_callbacks {
+  void (*on_stdout)(void *arg, const char *data, size_t len); /**< a chunk, as it arrives */
+  void (*on_stderr)(void *arg, const char *data, size_t len);
+  /** Last call, after both streams ended. status as in hostd_exec_result. */
+  void (*on_exit)(void *arg, int status, int exit_code, int term_signal);
+} hostd_spawn_callbacks;
 
 /** One request. Opaque; valid only during the on_request call that received it. */
 typedef struct hostd_request hostd_request;
@@ -194,6 +244,52 @@ typedef struct hostd_host_api {
    * at that moment is dropped (and logged by the master).
    */
   int (*send_to)(int worker_id, const char *topic, size_t topic_len, const char *payload, size_t len);
+
+  /* ---- 1.2 (check abi_minor >= 2 before use) ---- */
+  /*
+   * SHARED STATE. A key/value store shared by every worker: held by the master
+   * ([state] backend = embedded, the default) or by Redis ([state] backend = redis,
+   * shared by every hostd using the same server and prefix). Each worker keeps a
+   * replica, complete before init runs: reads are local and immediate, writes go to the
+   * store, which pushes every change to every worker. Keys and values are byte strings;
+   * key_len + value_len <= HOSTD_MAX_MESSAGE (else HOSTD_ETOOBIG), keys not empty.
+   * Writes from one worker are applied in the order made. `done` may be NULL.
+   */
+  /** Reads the replica. value lives until the current callback returns. HOSTD_ENOTFOUND if absent. */
+  int (*state_get)(const char *key, size_t key_len, hostd_str *value);
+  int (*state_set)(const char *key, size_t key_len, const char *value, size_t value_len,
+                   hostd_state_done_fn done, void *arg);
+  int (*state_del)(const char *key, size_t key_len, hostd_state_done_fn done, void *arg);
+  /** Atomically adds delta to the integer in key (absent = 0); done gets the new value. */
+  int (*state_incr)(const char *key, size_t key_len, int64_t delta, hostd_state_done_fn done, void *arg);
+  /**
+   * Calls cb(arg, ...) on every change of `key` (prefix = 0) or of any key starting with
+   * it (prefix = 1; an empty prefix watches everything), whoever made it. dtor(arg) (may
+   * be NULL) runs when the watch is removed. Returns an id > 0, or 0 on failure.
+   */
+  uint64_t (*state_watch)(const char *key, size_t key_len, int prefix, hostd_state_watch_fn cb, void *arg,
+                          void (*dtor)(void *arg));
+  int (*state_unwatch)(uint64_t id); /**< HOSTD_ENOTFOUND if no such watch */
+
+  /*
+   * CHILD PROCESSES. Started without blocking the loop; stdin is /dev/null; each child
+   * leads its own process group, and timeouts and kills reach that whole group. A child
+   * still running when the worker exits is killed (SIGKILL), also when the worker itself
+   * dies of SIGKILL. A program that cannot be found fails the call with HOSTD_ENOTFOUND.
+   */
+  /** Runs `/bin/sh -c command`; done(arg, result) once it ended and its output is read. */
+  int (*exec)(const char *command, size_t len, const hostd_exec_options *opts,
+              void (*done)(void *arg, const hostd_exec_result *result), void *arg);
+  /** Runs `file` (searched in PATH if it holds no '/') with args (NULL-terminated, may be
+   *  NULL; argv[0] is file), no shell. */
+  int (*exec_file)(const char *file, const char *const *args, const hostd_exec_options *opts,
+                   void (*done)(void *arg, const hostd_exec_result *result), void *arg);
+  /** As exec_file, but output streams to cbs as it comes (max_output does not apply).
+   *  Returns a child id > 0 (for child_kill), or 0 on failure. cbs is copied. */
+  uint64_t (*spawn)(const char *file, const char *const *args, const hostd_exec_options *opts,
+                    const hostd_spawn_callbacks *cbs, void *arg);
+  /** Sends signum to the child's process group. HOSTD_ENOTFOUND once it has ended. */
+  int (*child_kill)(uint64_t id, int signum);
 } hostd_host_api;
 
 /**

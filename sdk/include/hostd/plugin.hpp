@@ -24,7 +24,8 @@
 // Threading: every callback runs on the worker's one event-loop thread; call the SDK only
 // from there. Never block: a worker serves all its connections from that loop (hand
 // blocking calls to hostd::queue_work). Workers talk with hostd::broadcast/send_to and
-// Handler::on_message.
+// Handler::on_message, share data with hostd::state::*, and run programs with
+// hostd::exec / exec_file / spawn.
 #ifndef HOSTD_PLUGIN_HPP
 #define HOSTD_PLUGIN_HPP
 
@@ -35,10 +36,12 @@
 #include <cstring>
 #include <exception>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace hostd {
 
@@ -71,6 +74,29 @@ inline void check(int rc, const char* what) {
   if (rc == HOSTD_OK || rc == HOSTD_ECLOSED) return;
   throw Error(std::string(what) + " failed (hostd error " + std::to_string(rc) + ")", rc);
 }
+/// Runs a plugin callback from the loop: an exception escaping it is fatal for the
+/// worker (logged, replacement started), never a crash.
+template <class F>
+void guarded(const char* where, F&& f) noexcept {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    std::string msg = std::string("exception in ") + where + ": " + e.what();
+    if (api) api->fatal(msg.data(), msg.size());
+  } catch (...) {
+    std::string msg = std::string("unknown exception in ") + where;
+    if (api) api->fatal(msg.data(), msg.size());
+  }
+}
+/// Throws unless the host has `member` (a host API member added in ABI 1.`minor`).
+inline const hostd_host_api& host_with(uint16_t minor, size_t member_end, const char* what) {
+  const hostd_host_api& h = host();
+  if (h.abi_minor < minor || h.size < member_end)
+    throw Error(std::string(what) + " needs a host with plugin ABI 1." + std::to_string(minor) + " or later",
+                HOSTD_ESTATE);
+  return h;
+}
+#define HOSTD_HOST_API_END(member) (offsetof(hostd_host_api, member) + sizeof(hostd_host_api::member))
 }  // namespace detail
 
 /// The request being handled. Valid only during on_request(): copy what you need to keep
@@ -208,14 +234,7 @@ struct TimerBox {
   std::function<void()> fn;
 };
 inline void timer_fire(void* arg) {
-  try {
-    static_cast<TimerBox*>(arg)->fn();
-  } catch (const std::exception& e) {
-    std::string msg = std::string("exception in timer callback: ") + e.what();
-    host().fatal(msg.data(), msg.size());
-  } catch (...) {
-    host().fatal("unknown exception in timer callback", 35);
-  }
+  guarded("timer callback", [&] { static_cast<TimerBox*>(arg)->fn(); });
 }
 inline void timer_free(void* arg) { delete static_cast<TimerBox*>(arg); }
 inline uint64_t start_timer(uint64_t delay_ms, uint64_t repeat_ms, std::function<void()> fn) {
@@ -239,9 +258,6 @@ inline uint64_t set_interval(uint64_t ms, std::function<void()> fn) {
 inline bool cancel_timer(uint64_t id) { return detail::host().timer_cancel(id) == HOSTD_OK; }
 
 namespace detail {
-inline bool has_messages(const hostd_host_api& h) {
-  return h.abi_minor >= 1 && h.size >= offsetof(hostd_host_api, send_to) + sizeof(h.send_to);
-}
 inline void check_message(int rc, const char* what) {
   if (rc == HOSTD_ETOOBIG)
     throw Error(std::string(what) + ": topic + payload exceed HOSTD_MAX_MESSAGE (" +
@@ -254,16 +270,14 @@ inline void check_message(int rc, const char* what) {
 /// each gets it once in Handler::on_message. Asynchronous, ordered per sender. Throws
 /// hostd::Error if topic + payload exceed HOSTD_MAX_MESSAGE. Needs ABI 1.1.
 inline void broadcast(std::string_view topic, std::string_view payload, bool include_self = true) {
-  const hostd_host_api& h = detail::host();
-  if (!detail::has_messages(h)) throw Error("broadcast needs hostd plugin ABI 1.1 or later", HOSTD_ESTATE);
+  const hostd_host_api& h = detail::host_with(1, HOSTD_HOST_API_END(broadcast), "hostd::broadcast");
   detail::check_message(h.broadcast(topic.data(), topic.size(), payload.data(), payload.size(), include_self ? 1 : 0),
                         "hostd::broadcast");
 }
 
 /// Sends (topic, payload) to the worker with slot id `worker` (1..workers). Needs ABI 1.1.
 inline void send_to(int worker, std::string_view topic, std::string_view payload) {
-  const hostd_host_api& h = detail::host();
-  if (!detail::has_messages(h)) throw Error("send_to needs hostd plugin ABI 1.1 or later", HOSTD_ESTATE);
+  const hostd_host_api& h = detail::host_with(1, HOSTD_HOST_API_END(send_to), "hostd::send_to");
   detail::check_message(h.send_to(worker, topic.data(), topic.size(), payload.data(), payload.size()),
                         "hostd::send_to");
 }
@@ -284,14 +298,9 @@ inline void work_run(void* arg) {
 }
 inline void work_done(void* arg, int) {
   auto* b = static_cast<WorkBox*>(arg);
-  try {
+  guarded("queue_work completion", [&] {
     if (b->done) b->done(b->error);
-  } catch (const std::exception& e) {
-    std::string msg = std::string("exception in queue_work completion: ") + e.what();
-    host().fatal(msg.data(), msg.size());
-  } catch (...) {
-    host().fatal("unknown exception in queue_work completion", 41);
-  }
+  });
   delete b;
 }
 }  // namespace detail
@@ -305,15 +314,247 @@ inline void work_done(void* arg, int) {
 ///
 /// Needs a host with ABI 1.1 or later (throws hostd::Error otherwise).
 inline void queue_work(std::function<void()> work, std::function<void(std::exception_ptr)> done) {
-  const hostd_host_api& h = detail::host();
-  if (h.abi_minor < 1 || h.size < offsetof(hostd_host_api, queue_work) + sizeof(h.queue_work))
-    throw Error("queue_work needs hostd plugin ABI 1.1 or later", HOSTD_ESTATE);
+  const hostd_host_api& h = detail::host_with(1, HOSTD_HOST_API_END(queue_work), "hostd::queue_work");
   auto* box = new detail::WorkBox{std::move(work), std::move(done), nullptr};
   if (int rc = h.queue_work(&detail::work_run, &detail::work_done, box); rc != HOSTD_OK) {
     delete box;
     throw Error("hostd queue_work failed", rc);
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// Shared state (ABI 1.2). A key/value store every worker sees: embedded in the master
+// (default) or in Redis ([state] backend = redis). Reads come from this worker's replica
+// (local, immediate; complete before init runs); writes go to the store, which pushes
+// each change to every worker. Completions run on the loop; with the embedded store the
+// writer's replica already shows its write when its completion runs.
+//
+//   hostd::state::incr("hits", 1, [res](const hostd::StateResult& r) mutable {
+//     res.send(r.ok() ? std::to_string(r.value) : r.error);
+//   });
+// ---------------------------------------------------------------------------------------
+
+/// How a shared-state write ended.
+struct StateResult {
+  int status = HOSTD_OK;  ///< HOSTD_OK, HOSTD_EUNAVAILABLE (Redis down), HOSTD_EINVAL, ...
+  int64_t value = 0;      ///< incr: the new value
+  std::string error;      ///< what went wrong, empty on success
+  bool ok() const { return status == HOSTD_OK; }
+};
+
+namespace state {
+using DoneFn = std::function<void(const StateResult&)>;
+/// key, and its new value (nullopt: deleted). The views live only during the call.
+using WatchFn = std::function<void(std::string_view key, std::optional<std::string_view> value)>;
+
+namespace detail {
+inline const hostd_host_api& host() {
+  return hostd::detail::host_with(2, HOSTD_HOST_API_END(state_unwatch), "hostd::state");
+}
+inline void done_trampoline(void* arg, int status, int64_t value, const char* error, size_t error_len) {
+  auto* fn = static_cast<DoneFn*>(arg);
+  hostd::detail::guarded("state completion", [&] {
+    if (*fn) (*fn)(StateResult{status, value, std::string(error ? error : "", error_len)});
+  });
+  delete fn;
+}
+inline void write(const char* what, int rc, DoneFn* box) {
+  if (rc == HOSTD_OK) return;
+  delete box;
+  if (rc == HOSTD_ETOOBIG)
+    throw Error(std::string(what) + ": key + value exceed HOSTD_MAX_MESSAGE (" + std::to_string(HOSTD_MAX_MESSAGE) +
+                " bytes)", rc);
+  hostd::detail::check(rc, what);
+}
+inline void watch_trampoline(void* arg, const char* key, size_t key_len, const char* value, size_t value_len,
+                             int deleted) {
+  hostd::detail::guarded("state watch callback", [&] {
+    std::optional<std::string_view> v;
+    if (!deleted) v = std::string_view(value ? value : "", value_len);
+    (*static_cast<WatchFn*>(arg))(std::string_view(key, key_len), v);
+  });
+}
+inline void watch_free(void* arg) { delete static_cast<WatchFn*>(arg); }
+inline uint64_t watch(std::string_view key, bool prefix, WatchFn fn) {
+  const hostd_host_api& h = host();
+  uint64_t id = h.state_watch(key.data(), key.size(), prefix ? 1 : 0, &watch_trampoline, new WatchFn(std::move(fn)),
+                              &watch_free);
+  if (id == 0) throw Error("hostd::state::watch failed (empty key?)", HOSTD_EINVAL);
+  return id;
+}
+}  // namespace detail
+
+/// The value of key in this worker's replica (a copy), or nullopt.
+inline std::optional<std::string> get(std::string_view key) {
+  hostd_str v{nullptr, 0};
+  if (detail::host().state_get(key.data(), key.size(), &v) != HOSTD_OK) return std::nullopt;
+  return std::string(v.data ? v.data : "", v.len);
+}
+/// The value of key as an integer; fallback if absent or not an integer.
+inline int64_t get_int(std::string_view key, int64_t fallback = 0) {
+  std::optional<std::string> v = get(key);
+  if (!v || v->empty()) return fallback;
+  try {
+    size_t used = 0;
+    long long n = std::stoll(*v, &used);
+    return used == v->size() ? int64_t(n) : fallback;
+  } catch (...) {
+    return fallback;
+  }
+}
+/// Sets key to value in every worker. done (optional) runs once the store applied it.
+inline void set(std::string_view key, std::string_view value, DoneFn done = {}) {
+  auto* box = new DoneFn(std::move(done));
+  detail::write("hostd::state::set",
+                detail::host().state_set(key.data(), key.size(), value.data(), value.size(), &detail::done_trampoline, box),
+                box);
+}
+/// Deletes key everywhere.
+inline void del(std::string_view key, DoneFn done = {}) {
+  auto* box = new DoneFn(std::move(done));
+  detail::write("hostd::state::del", detail::host().state_del(key.data(), key.size(), &detail::done_trampoline, box),
+                box);
+}
+/// Atomically adds delta to the integer in key (absent = 0); StateResult::value is the
+/// new value. Exact under any concurrency, across workers (and hosts, with Redis).
+inline void incr(std::string_view key, int64_t delta = 1, DoneFn done = {}) {
+  auto* box = new DoneFn(std::move(done));
+  detail::write("hostd::state::incr",
+                detail::host().state_incr(key.data(), key.size(), delta, &detail::done_trampoline, box), box);
+}
+/// Calls fn on every change of key, made by any worker. Returns an id for unwatch().
+inline uint64_t watch(std::string_view key, WatchFn fn) { return detail::watch(key, false, std::move(fn)); }
+/// Calls fn on every change of a key starting with prefix ("" = every key).
+inline uint64_t watch_prefix(std::string_view prefix, WatchFn fn) { return detail::watch(prefix, true, std::move(fn)); }
+/// Removes a watch; false if there is no such watch.
+inline bool unwatch(uint64_t id) { return detail::host().state_unwatch(id) == HOSTD_OK; }
+}  // namespace state
+
+// ---------------------------------------------------------------------------------------
+// Child processes (ABI 1.2), Node's child_process: non-blocking, on the loop. Each child
+// leads its own process group, has stdin = /dev/null and dies with the worker.
+//
+//   hostd::exec("uname -a", [res](hostd::ExecResult& r) mutable { res.send(r.out); },
+//               {/*timeout_ms*/ 1000});
+// ---------------------------------------------------------------------------------------
+
+struct ExecOptions {
+  uint32_t timeout_ms = 0;  ///< kill the child's process group after this (0 = never)
+  size_t max_output = 0;    ///< exec/exec_file: cap of stdout and of stderr (0 = 1 MiB)
+  std::string cwd;          ///< working directory ("" = the worker's)
+};
+
+struct ExecResult {
+  int status = HOSTD_OK;  ///< HOSTD_OK, HOSTD_ETIMEDOUT, HOSTD_ETOOBIG or HOSTD_ERROR
+  int exit_code = -1;     ///< -1 if a signal ended it
+  int term_signal = 0;
+  std::string out, err;   ///< what it wrote (each at most max_output)
+  std::string message;    ///< empty on HOSTD_OK, else what happened
+  /// Ran to the end and exited 0.
+  bool ok() const { return status == HOSTD_OK && exit_code == 0; }
+};
+
+using ExecFn = std::function<void(ExecResult&)>;
+
+struct SpawnHandlers {
+  std::function<void(std::string_view)> on_stdout, on_stderr;  ///< chunks as they arrive
+  /// Last: status as in ExecResult, exit code (-1 if signalled), signal (0 if exited).
+  std::function<void(int status, int exit_code, int term_signal)> on_exit;
+};
+
+namespace detail {
+inline const hostd_host_api& child_host() { return host_with(2, HOSTD_HOST_API_END(child_kill), "hostd::exec"); }
+struct ExecBox {
+  ExecFn done;
+};
+inline void exec_done(void* arg, const hostd_exec_result* r) {
+  auto* box = static_cast<ExecBox*>(arg);
+  guarded("exec completion", [&] {
+    ExecResult res;
+    res.status = r->status;
+    res.exit_code = r->exit_code;
+    res.term_signal = r->term_signal;
+    res.out.assign(r->out.data ? r->out.data : "", r->out.len);
+    res.err.assign(r->err.data ? r->err.data : "", r->err.len);
+    res.message.assign(r->message.data ? r->message.data : "", r->message.len);
+    box->done(res);
+  });
+  delete box;
+}
+struct SpawnBox {
+  SpawnHandlers h;
+};
+inline void spawn_out(void* arg, const char* d, size_t n) {
+  guarded("spawn on_stdout", [&] {
+    if (auto& f = static_cast<SpawnBox*>(arg)->h.on_stdout) f(std::string_view(d, n));
+  });
+}
+inline void spawn_err(void* arg, const char* d, size_t n) {
+  guarded("spawn on_stderr", [&] {
+    if (auto& f = static_cast<SpawnBox*>(arg)->h.on_stderr) f(std::string_view(d, n));
+  });
+}
+inline void spawn_exit(void* arg, int status, int code, int sig) {
+  auto* box = static_cast<SpawnBox*>(arg);
+  guarded("spawn on_exit", [&] {
+    if (box->h.on_exit) box->h.on_exit(status, code, sig);
+  });
+  delete box;
+}
+inline hostd_exec_options c_options(const ExecOptions& o) {
+  return hostd_exec_options{sizeof(hostd_exec_options), o.timeout_ms, o.max_output,
+                            o.cwd.empty() ? nullptr : o.cwd.c_str()};
+}
+/// argv for the C API: pointers into args, NULL-terminated.
+inline std::vector<const char*> c_args(const std::vector<std::string>& args) {
+  std::vector<const char*> v;
+  for (const std::string& a : args) v.push_back(a.c_str());
+  v.push_back(nullptr);
+  return v;
+}
+inline void check_start(int rc, const char* what, const std::string& program) {
+  if (rc == HOSTD_ENOTFOUND) throw Error(std::string(what) + ": program not found: " + program, rc);
+  check(rc, what);
+}
+}  // namespace detail
+
+/// Runs `/bin/sh -c command`; done gets the buffered output once it ended.
+inline void exec(std::string_view command, ExecFn done, const ExecOptions& opts = {}) {
+  const hostd_host_api& h = detail::child_host();
+  hostd_exec_options o = detail::c_options(opts);
+  auto* box = new detail::ExecBox{std::move(done)};
+  int rc = h.exec(command.data(), command.size(), &o, &detail::exec_done, box);
+  if (rc != HOSTD_OK) delete box;
+  detail::check_start(rc, "hostd::exec", "/bin/sh");
+}
+/// Runs file (PATH-searched if it has no '/') with args, no shell.
+inline void exec_file(const std::string& file, const std::vector<std::string>& args, ExecFn done,
+                      const ExecOptions& opts = {}) {
+  const hostd_host_api& h = detail::child_host();
+  hostd_exec_options o = detail::c_options(opts);
+  std::vector<const char*> argv = detail::c_args(args);
+  auto* box = new detail::ExecBox{std::move(done)};
+  int rc = h.exec_file(file.c_str(), argv.data(), &o, &detail::exec_done, box);
+  if (rc != HOSTD_OK) delete box;
+  detail::check_start(rc, "hostd::exec_file", file);
+}
+/// Starts file with args, streaming its output to the handlers. Returns the child id.
+inline uint64_t spawn(const std::string& file, const std::vector<std::string>& args, SpawnHandlers handlers,
+                      const ExecOptions& opts = {}) {
+  const hostd_host_api& h = detail::child_host();
+  hostd_exec_options o = detail::c_options(opts);
+  std::vector<const char*> argv = detail::c_args(args);
+  auto* box = new detail::SpawnBox{std::move(handlers)};
+  hostd_spawn_callbacks cbs{&detail::spawn_out, &detail::spawn_err, &detail::spawn_exit};
+  uint64_t id = h.spawn(file.c_str(), argv.data(), &o, &cbs, box);
+  if (id == 0) {
+    delete box;
+    throw Error("hostd::spawn: cannot start " + file + " (not found or not executable)", HOSTD_ENOTFOUND);
+  }
+  return id;
+}
+/// Signals a spawned child's process group; false once it has ended.
+inline bool kill_child(uint64_t id, int signum) { return detail::child_host().child_kill(id, signum) == HOSTD_OK; }
 
 namespace detail {
 template <class H>
@@ -355,14 +596,7 @@ inline int request_trampoline(void* state, hostd_request* req, hostd_response* r
 
 inline void message_trampoline(void* state, const char* topic, size_t topic_len, const char* payload, size_t len,
                                int from) {
-  try {
-    static_cast<Handler*>(state)->on_message({topic, topic_len}, {payload, len}, from);
-  } catch (const std::exception& e) {
-    std::string msg = std::string("exception in on_message: ") + e.what();
-    host().fatal(msg.data(), msg.size());
-  } catch (...) {
-    host().fatal("unknown exception in on_message", 31);
-  }
+  guarded("on_message", [&] { static_cast<Handler*>(state)->on_message({topic, topic_len}, {payload, len}, from); });
 }
 
 inline void shutdown_trampoline(void* state) {

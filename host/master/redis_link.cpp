@@ -1,0 +1,318 @@
+#include "master/redis_link.h"
+
+#include <hostd/plugin.h>
+
+#include <Poco/Exception.h>
+#include <Poco/Logger.h>
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/Net/StreamSocket.h>
+#include <Poco/Redis/Array.h>
+#include <Poco/Redis/Client.h>
+#include <Poco/Redis/Exception.h>
+#include <Poco/Redis/RedisStream.h>
+
+#include <chrono>
+#include <sys/socket.h>
+
+namespace hostd::master {
+namespace {
+
+using Poco::Redis::Array;
+using Poco::Redis::BulkString;
+using Poco::Redis::RedisType;
+
+// Each write and its PUBLISH run as one script: atomic, so changes are published in
+// write order. INCR re-reads the value as a string (Lua numbers are doubles).
+const char* kSetScript = "redis.call('SET', KEYS[1], ARGV[1]) redis.call('PUBLISH', KEYS[2], ARGV[2]) return 1";
+const char* kDelScript = "redis.call('DEL', KEYS[1]) redis.call('PUBLISH', KEYS[2], ARGV[1]) return 1";
+const char* kIncrScript =
+    "redis.call('INCRBY', KEYS[1], ARGV[1]) local s = redis.call('GET', KEYS[1]) "
+    "redis.call('PUBLISH', KEYS[2], ARGV[2] .. s) return s";
+
+constexpr unsigned kFirstBackoffMs = 100;
+constexpr unsigned kMaxBackoffMs = 5000;
+
+uint64_t steadyMs() {
+  return uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now().time_since_epoch()).count());
+}
+
+/// SCAN's MATCH is a glob: the prefix must match itself only.
+std::string globEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out;
+}
+
+/// One reply, read the way Poco's Client::readReply does, from our own socket's stream.
+RedisType::Ptr readReply(Poco::Redis::RedisInputStream& in) {
+  int marker = in.get();
+  if (marker == EOF) throw Poco::IOException("connection closed");
+  RedisType::Ptr reply = RedisType::createRedisType(char(marker));
+  if (reply.isNull()) throw Poco::Redis::RedisException("invalid reply type '" + std::string(1, char(marker)) + "'");
+  reply->read(in);
+  return reply;
+}
+
+const Array* asArray(const RedisType::Ptr& r) {
+  auto* t = dynamic_cast<const Poco::Redis::Type<Array>*>(r.get());
+  return t ? &t->value() : nullptr;
+}
+
+}  // namespace
+
+std::string encodeRedisChange(const ipc::StateMsg& c) {
+  std::string out = (c.op == ipc::StateMsg::Del ? "d" : "s") + std::to_string(c.key.size()) + ":" + c.key;
+  if (c.op != ipc::StateMsg::Del) out += c.value;
+  return out;
+}
+
+bool decodeRedisChange(const std::string& text, ipc::StateMsg* c) {
+  if (text.size() < 3 || (text[0] != 's' && text[0] != 'd')) return false;
+  size_t colon = text.find(':');
+  if (colon == std::string::npos || colon == 1) return false;
+  size_t keyLen = 0;
+  for (size_t i = 1; i < colon; ++i) {
+    if (text[i] < '0' || text[i] > '9' || keyLen > text.size()) return false;
+    keyLen = keyLen * 10 + size_t(text[i] - '0');
+  }
+  if (colon + 1 + keyLen > text.size()) return false;
+  bool del = text[0] == 'd';
+  if (del && colon + 1 + keyLen != text.size()) return false;
+  c->kind = ipc::StateMsg::Change;
+  c->op = del ? ipc::StateMsg::Del : ipc::StateMsg::Set;
+  c->key = text.substr(colon + 1, keyLen);
+  c->value = del ? std::string() : text.substr(colon + 1 + keyLen);
+  return true;
+}
+
+RedisLink::RedisLink(uv_loop_t* loop, const config::StateConfig& cfg, Events events)
+    : loop_(loop), cfg_(cfg), events_(std::move(events)) {}
+
+RedisLink::~RedisLink() { close(); }
+
+void RedisLink::start() {
+  if (started_) return;
+  started_ = true;
+  uv_async_init(loop_, &async_, [](uv_async_t* a) { static_cast<RedisLink*>(a->data)->drainPosted(); });
+  async_.data = this;
+  commands_ = std::thread([this] { commandThread(); });
+  subscriber_ = std::thread([this] { subscriberThread(); });
+}
+
+void RedisLink::close() {
+  if (!started_ || closed_) return;
+  closed_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    if (subscriberFd_ >= 0) ::shutdown(subscriberFd_, SHUT_RDWR);  // wakes its blocking read
+  }
+  cv_.notify_all();
+  commands_.join();
+  subscriber_.join();
+  uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+}
+
+void RedisLink::post(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    posted_.push_back(std::move(fn));
+  }
+  uv_async_send(&async_);
+}
+
+void RedisLink::drainPosted() {
+  std::deque<std::function<void()>> batch;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    batch.swap(posted_);
+  }
+  for (auto& fn : batch) fn();
+}
+
+bool RedisLink::pause(unsigned ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return !cv_.wait_for(lock, std::chrono::milliseconds(ms), [this] { return stopping_; });
+}
+
+void RedisLink::setUp(bool up, const std::string& why) {
+  if (up_.exchange(up ? 1 : 0) == (up ? 1 : 0)) return;
+  std::string where = cfg_.redis_host + ":" + std::to_string(cfg_.redis_port);
+  post([up, why, where] {
+    Poco::Logger& log = Poco::Logger::get("master");
+    if (up) log.information("[H0135] shared state: connected to redis at " + where + "; state loaded");
+    else log.error("[H0136] shared state: redis at " + where + " is unreachable (" + why +
+                   "); state writes fail with HOSTD_EUNAVAILABLE; reconnecting with backoff");
+  });
+}
+
+void RedisLink::write(const ipc::StateMsg& w, WriteDone done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    jobs_.push_back(Job{w, std::move(done), {}, false, {}});
+  }
+  cv_.notify_all();
+}
+
+void RedisLink::commandThread() {
+  const std::string where = cfg_.redis_host + ":" + std::to_string(cfg_.redis_port);
+  const std::string channel = cfg_.prefix + "changes";
+  const Poco::Timespan timeout(Poco::Timespan::TimeDiff(cfg_.timeout_ms) * 1000);
+  Poco::Redis::Client client;
+  bool connected = false;
+  unsigned backoff = kFirstBackoffMs;
+  uint64_t retryAt = 0;
+  std::string lastError;
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+      if (stopping_) return;
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    const ipc::StateMsg& w = job.write;
+    try {
+      if (!connected) {
+        if (steadyMs() < retryAt) throw Poco::IOException(lastError);
+        client.disconnect();
+        client.connect(cfg_.redis_host, cfg_.redis_port, timeout);
+        client.setReceiveTimeout(timeout);
+        connected = true;
+      }
+      Array cmd;
+      const std::string key = cfg_.prefix + w.key;
+      ipc::StateMsg change;
+      change.kind = ipc::StateMsg::Change;
+      change.key = w.key;
+      if (w.op == ipc::StateMsg::Set) {
+        change.op = ipc::StateMsg::Set;
+        change.value = w.value;
+        cmd << "EVAL" << kSetScript << "2" << key << channel << w.value << encodeRedisChange(change);
+        client.execute<Poco::Int64>(cmd);
+      } else if (w.op == ipc::StateMsg::Del) {
+        change.op = ipc::StateMsg::Del;
+        cmd << "EVAL" << kDelScript << "2" << key << channel << encodeRedisChange(change);
+        client.execute<Poco::Int64>(cmd);
+      } else {
+        change.op = ipc::StateMsg::Set;
+        cmd << "EVAL" << kIncrScript << "2" << key << channel << std::to_string(w.number) << encodeRedisChange(change);
+        BulkString v = client.execute<BulkString>(cmd);
+        change.value = v.isNull() ? std::string("0") : v.value();
+        std::optional<int64_t> n = parseCounter(change.value);
+        job.result.value = n ? *n : 0;
+      }
+      job.hasChange = true;
+      job.change = std::move(change);
+      backoff = kFirstBackoffMs;
+    } catch (const Poco::Redis::RedisException& e) {
+      // Redis answered with an error: the connection is fine, the write was refused.
+      bool notInteger = e.message().find("not an integer") != std::string::npos ||
+                        e.message().find("overflow") != std::string::npos;
+      job.result.status = notInteger ? HOSTD_EINVAL : HOSTD_ERROR;
+      job.result.error = notInteger ? "incr: the value of \"" + w.key + "\" is not an integer (or would overflow)"
+                                    : "shared state: redis refused the write: " + e.message();
+    } catch (const Poco::Exception& e) {
+      if (connected || steadyMs() >= retryAt) {
+        lastError = "shared state: redis at " + where + " is unreachable (" + e.displayText() +
+                    "); the write may not have been applied; hostd is reconnecting";
+        retryAt = steadyMs() + backoff;
+        backoff = std::min(backoff * 2, kMaxBackoffMs);
+      }
+      connected = false;
+      job.result.status = HOSTD_EUNAVAILABLE;
+      job.result.error = lastError;
+    }
+    post([job = std::move(job)] { job.done(job.result, job.hasChange ? &job.change : nullptr); });
+  }
+}
+
+void RedisLink::subscriberThread() {
+  const std::string channel = cfg_.prefix + "changes";
+  const Poco::Timespan timeout(Poco::Timespan::TimeDiff(cfg_.timeout_ms) * 1000);
+  unsigned backoff = kFirstBackoffMs;
+  for (;;) {
+    std::string why;
+    try {
+      Poco::Net::StreamSocket sock;
+      sock.connect(Poco::Net::SocketAddress(cfg_.redis_host, cfg_.redis_port), timeout);
+      sock.setKeepAlive(true);
+      struct Registered {  // the fd close() may shut down, valid while sock lives
+        RedisLink* self;
+        Registered(RedisLink* s, int fd) : self(s) {
+          std::lock_guard<std::mutex> lock(self->mu_);
+          self->subscriberFd_ = fd;
+          if (self->stopping_) ::shutdown(fd, SHUT_RDWR);
+        }
+        ~Registered() {
+          std::lock_guard<std::mutex> lock(self->mu_);
+          self->subscriberFd_ = -1;
+        }
+      } registered(this, sock.impl()->sockfd());
+      Poco::Redis::RedisOutputStream out(sock);
+      Poco::Redis::RedisInputStream in(sock);
+      Array sub;
+      sub << "SUBSCRIBE" << channel;
+      out << sub.toString();
+      out.flush();
+      readReply(in);  // ["subscribe", channel, 1]
+
+      // Everything under the prefix, loaded after subscribing: changes made meanwhile wait
+      // in the socket and are applied after the reset, in order.
+      std::map<std::string, std::string> all;
+      Poco::Redis::Client loader;
+      loader.connect(cfg_.redis_host, cfg_.redis_port, timeout);
+      loader.setReceiveTimeout(timeout);
+      std::string cursor = "0";
+      do {
+        Array scan;
+        scan << "SCAN" << cursor << "MATCH" << globEscape(cfg_.prefix) + "*" << "COUNT" << "1000";
+        Array reply = loader.execute<Array>(scan);
+        cursor = reply.get<BulkString>(0).value();
+        Array keys = reply.get<Array>(1);
+        if (keys.isNull() || keys.size() == 0) continue;
+        Array mget;
+        mget << "MGET";
+        for (size_t i = 0; i < keys.size(); ++i) mget << keys.get<BulkString>(i).value();
+        Array values = loader.execute<Array>(mget);
+        for (size_t i = 0; i < keys.size(); ++i) {
+          const std::string k = keys.get<BulkString>(i).value();
+          BulkString v = values.get<BulkString>(i);
+          if (!v.isNull() && k != channel) all[k.substr(cfg_.prefix.size())] = v.value();
+        }
+      } while (cursor != "0");
+      loader.disconnect();
+      post([this, all = std::move(all)]() mutable { events_.reset(std::move(all)); });
+      setUp(true, "");
+      backoff = kFirstBackoffMs;
+
+      for (;;) {
+        RedisType::Ptr r = readReply(in);
+        const Array* a = asArray(r);
+        if (!a || a->size() != 3 || a->get<BulkString>(0).value() != "message") continue;
+        ipc::StateMsg change;
+        if (!decodeRedisChange(a->get<BulkString>(2).value(), &change)) continue;
+        post([this, change = std::move(change)] { events_.change(change); });
+      }
+    } catch (const Poco::Exception& e) {
+      why = e.displayText();
+    } catch (const std::exception& e) {
+      why = e.what();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+    }
+    setUp(false, why);
+    if (!pause(backoff)) return;
+    backoff = std::min(backoff * 2, kMaxBackoffMs);
+  }
+}
+
+}  // namespace hostd::master

@@ -1,0 +1,93 @@
+// Shared state in Redis, for the master (Poco::Redis). Two threads, so the master's loop
+// never blocks on the network:
+//  - the command thread runs workers' writes, one at a time in arrival order, as Lua
+//    scripts that write and PUBLISH the change atomically (so the change stream is in
+//    write order for every hostd);
+//  - the subscriber thread SUBSCRIBEs to <prefix>changes, loads every <prefix>* key
+//    (SCAN + MGET) and hands it over as a reset, then streams changes. Poco's
+//    AsyncReader is too slow (it sleeps after every reply): it reads replies itself.
+// Both reconnect with backoff (100 ms doubling to 5 s) while Redis is down; writes meanwhile
+// fail at once with HOSTD_EUNAVAILABLE. Results and events reach the loop via uv_async.
+#pragma once
+
+#include "config/config.h"
+#include "ipc/state_wire.h"
+#include "master/state_store.h"
+
+#include <uv.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace hostd::master {
+
+class RedisLink {
+ public:
+  struct Events {
+    /// (Re)connected: the whole state under the prefix, replacing what the master held.
+    std::function<void(std::map<std::string, std::string>)> reset;
+    /// A change published by any hostd (this one included).
+    std::function<void(const ipc::StateMsg& change)> change;
+  };
+  /// change is the write's effect when status is HOSTD_OK, else null.
+  using WriteDone = std::function<void(const StateResult&, const ipc::StateMsg* change)>;
+
+  RedisLink(uv_loop_t* loop, const config::StateConfig& cfg, Events events);
+  ~RedisLink();
+  RedisLink(const RedisLink&) = delete;
+  RedisLink& operator=(const RedisLink&) = delete;
+
+  void start();
+  void write(const ipc::StateMsg& w, WriteDone done);
+  /// Stops both threads (joins them) and closes the async handle. Idempotent.
+  void close();
+
+ private:
+  struct Job {
+    ipc::StateMsg write;
+    WriteDone done;
+    StateResult result;
+    bool hasChange = false;
+    ipc::StateMsg change;
+  };
+
+  void commandThread();
+  void subscriberThread();
+  /// Queues fn for the loop thread.
+  void post(std::function<void()> fn);
+  void drainPosted();
+  /// Sleeps up to ms, or until close(). False if closing.
+  bool pause(unsigned ms);
+  /// Logged (on the loop) when the link goes down or comes back; repeats are not logged.
+  void setUp(bool up, const std::string& why);
+
+  uv_loop_t* loop_;
+  config::StateConfig cfg_;
+  Events events_;
+  uv_async_t async_{};
+  bool started_ = false;
+  bool closed_ = false;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::deque<Job> jobs_;                        // command thread input
+  std::deque<std::function<void()>> posted_;    // loop input
+  std::atomic<int> subscriberFd_{-1};           // shut down by close() to wake the reader
+  std::atomic<int> up_{-1};                     // -1 unknown, 0 down, 1 up (logging only)
+  std::thread commands_;
+  std::thread subscriber_;
+};
+
+/// The message published for a change: "s<key length>:<key><value>" or "d<len>:<key>".
+std::string encodeRedisChange(const ipc::StateMsg& change);
+/// False if it is not such a message.
+bool decodeRedisChange(const std::string& text, ipc::StateMsg* change);
+
+}  // namespace hostd::master

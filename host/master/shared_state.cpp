@@ -1,0 +1,61 @@
+#include "master/shared_state.h"
+
+#include "ipc/frame.h"
+#include "master/redis_link.h"
+
+#include <hostd/plugin.h>
+
+namespace hostd::master {
+
+SharedState::SharedState(uv_loop_t* loop, const config::StateConfig& cfg, Sinks sinks)
+    : cfg_(cfg), sinks_(std::move(sinks)) {
+  if (cfg_.backend != config::StateConfig::Backend::Redis) return;
+  RedisLink::Events ev;
+  ev.reset = [this](std::map<std::string, std::string> all) {
+    store_.reset(std::move(all));
+    sinks_.reset();
+  };
+  ev.change = [this](const ipc::StateMsg& c) {
+    if (store_.applyChange(c)) sinks_.change(ipc::encodeStateMsg(c));
+  };
+  redis_ = std::make_unique<RedisLink>(loop, cfg_, std::move(ev));
+  redis_->start();
+}
+
+SharedState::~SharedState() { close(); }
+
+void SharedState::push(const ipc::StateMsg& change) { sinks_.change(ipc::encodeStateMsg(change)); }
+
+void SharedState::write(const ipc::StateMsg& w, DoneFn done) {
+  if (w.key.empty() || w.key.size() + w.value.size() > HOSTD_MAX_MESSAGE) {
+    done(StateResult{HOSTD_EINVAL, 0, "shared state: empty key or key + value over " +
+                                           std::to_string(HOSTD_MAX_MESSAGE) + " bytes"});
+    return;
+  }
+  if (!redis_) {
+    ipc::StateMsg change;
+    StateResult r = store_.apply(w, &change);
+    if (r.status == HOSTD_OK) push(change);
+    done(r);
+    return;
+  }
+  redis_->write(w, [this, done = std::move(done)](const StateResult& r, const ipc::StateMsg* change) {
+    // Apply at once (read-your-writes for the writer); the echo from pub/sub then
+    // changes nothing.
+    if (change && store_.applyChange(*change)) push(*change);
+    done(r);
+  });
+}
+
+std::vector<std::string> SharedState::snapshot() const { return ipc::encodeSnapshot(store_.data(), ipc::kMaxPayload); }
+
+std::string SharedState::describe() const {
+  if (!redis_) return "embedded";
+  return "redis " + cfg_.url + " (prefix \"" + cfg_.prefix + "\")";
+}
+
+void SharedState::close() {
+  if (redis_) redis_->close();
+}
+
+}  // namespace hostd::master

@@ -1,0 +1,56 @@
+// The master's side of shared state: takes workers' writes, applies them to the backend
+// (the embedded StateStore, or Redis through RedisLink) and pushes every change to every
+// worker. Loop thread only.
+#pragma once
+
+#include "config/config.h"
+#include "ipc/state_wire.h"
+#include "master/state_store.h"
+
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace hostd::master {
+
+class RedisLink;
+
+class SharedState {
+ public:
+  struct Sinks {
+    /// An encoded Change for every live worker.
+    std::function<void(const std::string& change)> change;
+    /// The whole state was replaced (Redis resync): send every live worker a snapshot.
+    std::function<void()> reset;
+  };
+  using DoneFn = std::function<void(const StateResult&)>;
+
+  SharedState(uv_loop_t* loop, const config::StateConfig& cfg, Sinks sinks);
+  ~SharedState();
+  SharedState(const SharedState&) = delete;
+  SharedState& operator=(const SharedState&) = delete;
+
+  /// Applies a worker's Write; done runs on the loop (at once for the embedded store).
+  /// The Change is pushed before done runs, so the writer's replica shows the write
+  /// by the time its completion fires.
+  void write(const ipc::StateMsg& w, DoneFn done);
+  /// The encoded frames that give a worker the full state.
+  std::vector<std::string> snapshot() const;
+  /// "embedded" or "redis redis://host:port (prefix "hostd:")".
+  std::string describe() const;
+  /// Stops the Redis threads (if any) and closes loop handles.
+  void close();
+
+ private:
+  void push(const ipc::StateMsg& change);
+
+  config::StateConfig cfg_;
+  Sinks sinks_;
+  StateStore store_;  ///< the store itself (embedded), or the cache of Redis
+  std::unique_ptr<RedisLink> redis_;
+};
+
+}  // namespace hostd::master

@@ -1,0 +1,91 @@
+// Child processes of a worker: exec (shell), exec_file (no shell), spawn (streaming),
+// timeouts, output caps, and no orphans when the worker dies.
+#include "harness.h"
+
+#include <catch2/catch.hpp>
+
+#include <csignal>
+
+using namespace hostd::test;
+using namespace std::chrono_literals;
+
+namespace {
+struct Server {
+  HostdProcess h{testConfig("shareplug", 1)};
+  uint16_t port = h.port();
+  Server() { REQUIRE(h.waitForLog("[H0105]")); }
+  std::string get(const std::string& target, int status = 200) {
+    auto r = httpGet(port, target, 15s);
+    REQUIRE(r);
+    INFO(target << " -> " << r->body);
+    CHECK(r->status == status);
+    return r->body;
+  }
+};
+}  // namespace
+
+TEST_CASE("exec runs a shell command and returns its output", "[e2e][children]") {
+  Server s;
+  CHECK(s.get("/exec?cmd=echo+hi") == "status=0\ncode=0\nsignal=0\nout=hi\n\nerr=\nmessage=\n");
+  // Exit code and stderr come back as they were.
+  CHECK(s.get("/exec?cmd=echo+oops+1>%262;+exit+3") == "status=0\ncode=3\nsignal=0\nout=\nerr=oops\n\nmessage=\n");
+}
+
+TEST_CASE("exec past its timeout is killed and reported", "[e2e][children]") {
+  Server s;
+  auto started = std::chrono::steady_clock::now();
+  std::string body = s.get("/exec?cmd=sleep+10&timeout=1000");
+  auto took = std::chrono::steady_clock::now() - started;
+  CHECK_THAT(body, Catch::StartsWith("status=-8\ncode=-1\nsignal=9\n") &&
+                       Catch::Contains("killed (SIGKILL) at its timeout of 1000 ms"));
+  CHECK(took < 5s);  // not the 10 s the command asked for
+  // The worker still serves, and runs the next command normally.
+  CHECK(s.get("/exec?cmd=echo+again") == "status=0\ncode=0\nsignal=0\nout=again\n\nerr=\nmessage=\n");
+}
+
+TEST_CASE("exec output over max_output kills the child and keeps the first bytes", "[e2e][children]") {
+  Server s;
+  std::string body = s.get("/exec?cmd=yes&cap=1000");
+  CHECK_THAT(body, Catch::StartsWith("status=-6\ncode=-1\nsignal=9\n") &&
+                       Catch::Contains("stdout exceeded max_output = 1000 bytes"));
+  size_t out = body.find("out=") + 4;
+  CHECK(body.find("\nerr=", out) - out == 1000);
+}
+
+TEST_CASE("exec_file runs a program without a shell, a missing one is refused", "[e2e][children]") {
+  Server s;
+  // No shell: $HOME reaches echo as written.
+  CHECK(s.get("/exec-file?file=echo&arg=$HOME") == "status=0\ncode=0\nsignal=0\nout=$HOME\n\nerr=\nmessage=\n");
+  CHECK_THAT(s.get("/exec-file?file=no-such-program-hostd&arg=x", 404),
+             Catch::Contains("program not found: no-such-program-hostd"));
+}
+
+TEST_CASE("spawn streams output as it comes, then reports the exit", "[e2e][children]") {
+  Server s;
+  RawConn c(s.port);
+  REQUIRE(c.send("GET /spawn?cmd=echo+first;sleep+0.3;echo+second HTTP/1.1\r\nHost: t\r\n\r\n"));
+  auto r = c.readResponse(10s);
+  REQUIRE(r);
+  CHECK(r->headers["transfer-encoding"] == "chunked");
+  CHECK(r->body == "first\nsecond\nexit status=0 code=0 signal=0\n");
+}
+
+TEST_CASE("a child still running when its worker is killed -9 dies too", "[e2e][children]") {
+  Server s;
+  std::string pidText = s.get("/orphan");
+  pid_t child = pid_t(std::stol(pidText));
+  REQUIRE(child > 0);
+  REQUIRE(processAlive(child));
+  std::vector<pid_t> workers = s.h.workerPids();
+  REQUIRE(workers.size() == 1);
+  ::kill(workers[0], SIGKILL);
+  CHECK(waitUntil([&] { return !processAlive(child); }, 5s));
+  // And on a graceful stop of the whole server.
+  REQUIRE(s.h.waitReplaced(workers[0], 1, 5s));
+  REQUIRE(s.h.waitForLogCount("[H0104]", 2, 5s));
+  pid_t second = pid_t(std::stol(s.get("/orphan")));
+  REQUIRE(processAlive(second));
+  s.h.signal(SIGTERM);
+  REQUIRE(s.h.waitExit(10s));
+  CHECK(waitUntil([&] { return !processAlive(second); }, 5s));
+}

@@ -1,0 +1,145 @@
+// Shared state, embedded store (the master's): exact counters, watches in every worker,
+// a restarted worker's full state before ready.
+#include "harness.h"
+
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <map>
+#include <set>
+
+using namespace hostd::test;
+using namespace std::chrono_literals;
+
+namespace {
+const std::string kRoundRobin = "[server]\nscheduling = round_robin\n";
+
+/// `clients` keep-alive connections, `each` requests of target each; every body.
+std::vector<std::string> hammer(uint16_t port, const std::string& target, int clients, int each) {
+  std::vector<std::vector<std::string>> bodies(size_t(clients), std::vector<std::string>{});
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      RawConn conn(port);
+      for (int i = 0; i < each; ++i) {
+        if (!conn.send("GET " + target + " HTTP/1.1\r\nHost: t\r\n\r\n")) return;
+        auto r = conn.readResponse(10s);
+        if (!r || r->status != 200) return;
+        bodies[size_t(c)].push_back(r->body);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::vector<std::string> all;
+  for (auto& b : bodies) all.insert(all.end(), b.begin(), b.end());
+  return all;
+}
+}  // namespace
+
+TEST_CASE("10 000 incr spread over every worker end at exactly 10 000", "[e2e][state]") {
+  HostdProcess h(testConfig("shareplug", 3, kRoundRobin));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  // round_robin hands the 10 connections to workers 1,2,3,1,...: all three write.
+  std::vector<std::string> answers = hammer(port, "/incr?key=hits", 10, 1000);
+  REQUIRE(answers.size() == 10000);
+  // Every incr got its own new value: 1..10000, each exactly once.
+  std::set<long> values;
+  for (const std::string& a : answers) values.insert(std::stol(a));
+  CHECK(values.size() == 10000);
+  CHECK(*values.begin() == 1);
+  CHECK(*values.rbegin() == 10000);
+  // And every replica holds the total.
+  for (int i = 0; i < 3; ++i) {
+    auto r = httpGet(port, "/get?key=hits");
+    REQUIRE(r);
+    CHECK(r->body == "10000");
+  }
+}
+
+TEST_CASE("a watch fires in every worker within 100 ms of a change, deletes too", "[e2e][state]") {
+  HostdProcess h(testConfig("shareplug", 3, kRoundRobin));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  auto set = httpGet(port, "/set?key=w/color&value=blue");
+  REQUIRE(set);
+  REQUIRE(set->status == 200);
+  const long long madeAt = std::stoll(set->body);
+
+  std::map<std::string, std::string> seen;
+  REQUIRE(waitUntil([&] {
+    seen = askEachWorker(port, "/seen", 3);
+    if (seen.size() != 3) return false;
+    for (auto& [w, log] : seen)
+      if (log.find("w/color=blue@") == std::string::npos) return false;
+    return true;
+  }, 5s, 20ms));
+  for (auto& [w, log] : seen) {
+    size_t at = log.find("w/color=blue@") + 13;
+    long long firedAt = std::stoll(log.substr(at, log.find(';', at) - at));
+    INFO("worker " << w << ": the watch fired " << (firedAt - madeAt) << " us after the write");
+    CHECK(firedAt - madeAt <= 100000);
+    CHECK(firedAt >= madeAt);
+  }
+
+  // A key outside the watched prefix fires nothing; a delete reports the key as gone.
+  REQUIRE(httpGet(port, "/set?key=other&value=1"));
+  auto del = httpGet(port, "/del?key=w/color");
+  REQUIRE(del);
+  REQUIRE(del->status == 200);
+  REQUIRE(waitUntil([&] {
+    seen = askEachWorker(port, "/seen", 3);
+    size_t n = 0;
+    for (auto& [w, log] : seen) n += log.find("w/color=<deleted>@") != std::string::npos;
+    return seen.size() == 3 && n == 3;
+  }, 5s, 20ms));
+  for (auto& [w, log] : seen) CHECK(log.find("other") == std::string::npos);
+  auto gone = httpGet(port, "/get?key=w/color");
+  REQUIRE(gone);
+  CHECK(gone->status == 404);
+}
+
+TEST_CASE("a worker restarted after kill -9 has the full state before it serves", "[e2e][state]") {
+  HostdProcess h(testConfig("shareplug", 1));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  REQUIRE(httpGet(port, "/set?key=full/a=&value=x"));  // a key with odd bytes
+  for (const char* t : {"/set?key=full/a&value=alpha", "/set?key=full/b&value=beta"}) {
+    auto r = httpGet(port, t);
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+  }
+  for (int i = 0; i < 7; ++i) REQUIRE(httpGet(port, "/incr?key=count"));
+  auto before = httpGet(port, "/init");
+  REQUIRE(before);
+  CHECK(before->body == "keys:-,-,count=0\n");  // the first worker started empty
+
+  std::vector<pid_t> pids = h.workerPids();
+  REQUIRE(pids.size() == 1);
+  ::kill(pids[0], SIGKILL);
+  REQUIRE(h.waitReplaced(pids[0], 1, 5s));
+  REQUIRE(h.waitForLogCount("[H0104]", 2, 5s));
+  auto after = httpGet(port, "/init");
+  REQUIRE(after);
+  // What its init saw: everything written before the crash.
+  CHECK(after->body == "keys:alpha,beta,count=7\n");
+  auto odd = httpGet(port, "/get?key=full/a=");
+  REQUIRE(odd);
+  CHECK(odd->body == "x");
+}
+
+TEST_CASE("incr of a value that is not a number fails with a clear error, the worker keeps serving",
+          "[e2e][state]") {
+  HostdProcess h(testConfig("shareplug", 1));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  REQUIRE(httpGet(port, "/set?key=name&value=bob"));
+  auto r = httpGet(port, "/incr?key=name");
+  REQUIRE(r);
+  CHECK(r->status == 503);
+  CHECK_THAT(r->body, Catch::Contains("not an integer") && Catch::Contains("name"));
+  auto ok = httpGet(port, "/incr?key=n&by=-5");
+  REQUIRE(ok);
+  CHECK(ok->body == "-5\n");
+  CHECK(h.countLog("[H0111]") == 0);
+}
