@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 BUILD_PACKAGES=(cmake g++ gcc make pkg-config libpoco-dev libuv1-dev node-llhttp catch2)
+TEST_PACKAGES=(redis-server)  # the Redis shared-state tests start a real one on loopback
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 install_missing() {
@@ -35,7 +36,7 @@ case "${1:-}" in
     exec ./build/hostd -c conf/server.ini
     ;;
   test)
-    install_missing "${BUILD_PACKAGES[@]}"
+    install_missing "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
     build build -DHOSTD_BUILD_TESTS=ON
     (cd build && ctest --output-on-failure --no-tests=error --timeout 300)
     # The same suite under AddressSanitizer + UndefinedBehaviorSanitizer.

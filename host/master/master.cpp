@@ -87,9 +87,13 @@ int Master::run() {
   state_ = std::make_unique<SharedState>(loop_, current_->cfg.state, std::move(sinks));
   log_.information("[H0137] shared state: " + state_->describe());
 
-  log_.information("[H0102] starting " + std::to_string(current_->cfg.workers) + " worker(s) with plugin " +
-                   current_->pluginName + " " + current_->pluginVersion + " (" + current_->cfg.pluginPath() + ")");
-  for (unsigned s = 1; s <= current_->cfg.workers && !stopping_; ++s) spawn(int(s));
+  // Workers get the full state before their init: with Redis, once it was loaded.
+  state_->whenReady([this] {
+    if (stopping_) return;
+    log_.information("[H0102] starting " + std::to_string(current_->cfg.workers) + " worker(s) with plugin " +
+                     current_->pluginName + " " + current_->pluginVersion + " (" + current_->cfg.pluginPath() + ")");
+    for (unsigned s = 1; s <= current_->cfg.workers && !stopping_; ++s) spawn(int(s));
+  });
   uv_run(loop_, UV_RUN_DEFAULT);
   return exitCode_;
 }

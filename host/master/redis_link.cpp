@@ -62,6 +62,29 @@ const Array* asArray(const RedisType::Ptr& r) {
   return t ? &t->value() : nullptr;
 }
 
+/// Runs one write as its script; returns the change it made (result->value for incr).
+ipc::StateMsg runWrite(Poco::Redis::Client& client, const std::string& prefix, const ipc::StateMsg& w,
+                       StateResult* result) {
+  const std::string key = prefix + w.key;
+  const std::string channel = prefix + "changes";
+  ipc::StateMsg change = makeChange(w.key, w.op == ipc::StateMsg::Del ? nullptr : &w.value);
+  Array cmd;
+  if (w.op == ipc::StateMsg::Set) {
+    cmd << "EVAL" << kSetScript << "2" << key << channel << w.value << encodeRedisChange(change);
+    client.execute<Poco::Int64>(cmd);
+  } else if (w.op == ipc::StateMsg::Del) {
+    cmd << "EVAL" << kDelScript << "2" << key << channel << encodeRedisChange(change);
+    client.execute<Poco::Int64>(cmd);
+  } else {
+    change.value.clear();  // the script appends the new value
+    cmd << "EVAL" << kIncrScript << "2" << key << channel << std::to_string(w.number) << encodeRedisChange(change);
+    BulkString v = client.execute<BulkString>(cmd);
+    change.value = v.isNull() ? std::string("0") : v.value();
+    result->value = parseCounter(change.value).value_or(0);
+  }
+  return change;
+}
+
 }  // namespace
 
 std::string encodeRedisChange(const ipc::StateMsg& c) {
@@ -143,11 +166,12 @@ bool RedisLink::pause(unsigned ms) {
 void RedisLink::setUp(bool up, const std::string& why) {
   if (up_.exchange(up ? 1 : 0) == (up ? 1 : 0)) return;
   std::string where = cfg_.redis_host + ":" + std::to_string(cfg_.redis_port);
-  post([up, why, where] {
+  post([this, up, why, where] {
     Poco::Logger& log = Poco::Logger::get("master");
     if (up) log.information("[H0135] shared state: connected to redis at " + where + "; state loaded");
     else log.error("[H0136] shared state: redis at " + where + " is unreachable (" + why +
                    "); state writes fail with HOSTD_EUNAVAILABLE; reconnecting with backoff");
+    if (events_.status) events_.status(up);
   });
 }
 
@@ -161,13 +185,26 @@ void RedisLink::write(const ipc::StateMsg& w, WriteDone done) {
 
 void RedisLink::commandThread() {
   const std::string where = cfg_.redis_host + ":" + std::to_string(cfg_.redis_port);
-  const std::string channel = cfg_.prefix + "changes";
   const Poco::Timespan timeout(Poco::Timespan::TimeDiff(cfg_.timeout_ms) * 1000);
   Poco::Redis::Client client;
   bool connected = false;
   unsigned backoff = kFirstBackoffMs;
   uint64_t retryAt = 0;
   std::string lastError;
+  // A failure starts (or extends) the backoff; within it writes fail without trying.
+  auto unavailable = [&](const std::string& why) {
+    if (!connected && steadyMs() < retryAt) return;
+    lastError = "shared state: redis at " + where + " is unreachable (" + why +
+                "); the write may not have been applied; hostd is reconnecting";
+    retryAt = steadyMs() + backoff;
+    backoff = std::min(backoff * 2, kMaxBackoffMs);
+  };
+  auto fail = [&](Job& job, const std::string& why) {
+    unavailable(why);
+    connected = false;
+    job.result.status = HOSTD_EUNAVAILABLE;
+    job.result.error = lastError;
+  };
   for (;;) {
     Job job;
     {
@@ -186,48 +223,21 @@ void RedisLink::commandThread() {
         client.setReceiveTimeout(timeout);
         connected = true;
       }
-      Array cmd;
-      const std::string key = cfg_.prefix + w.key;
-      ipc::StateMsg change;
-      change.kind = ipc::StateMsg::Change;
-      change.key = w.key;
-      if (w.op == ipc::StateMsg::Set) {
-        change.op = ipc::StateMsg::Set;
-        change.value = w.value;
-        cmd << "EVAL" << kSetScript << "2" << key << channel << w.value << encodeRedisChange(change);
-        client.execute<Poco::Int64>(cmd);
-      } else if (w.op == ipc::StateMsg::Del) {
-        change.op = ipc::StateMsg::Del;
-        cmd << "EVAL" << kDelScript << "2" << key << channel << encodeRedisChange(change);
-        client.execute<Poco::Int64>(cmd);
-      } else {
-        change.op = ipc::StateMsg::Set;
-        cmd << "EVAL" << kIncrScript << "2" << key << channel << std::to_string(w.number) << encodeRedisChange(change);
-        BulkString v = client.execute<BulkString>(cmd);
-        change.value = v.isNull() ? std::string("0") : v.value();
-        std::optional<int64_t> n = parseCounter(change.value);
-        job.result.value = n ? *n : 0;
-      }
+      job.change = runWrite(client, cfg_.prefix, w, &job.result);
       job.hasChange = true;
-      job.change = std::move(change);
       backoff = kFirstBackoffMs;
     } catch (const Poco::Redis::RedisException& e) {
-      // Redis answered with an error: the connection is fine, the write was refused.
-      bool notInteger = e.message().find("not an integer") != std::string::npos ||
-                        e.message().find("overflow") != std::string::npos;
-      job.result.status = notInteger ? HOSTD_EINVAL : HOSTD_ERROR;
-      job.result.error = notInteger ? "incr: the value of \"" + w.key + "\" is not an integer (or would overflow)"
-                                    : "shared state: redis refused the write: " + e.message();
-    } catch (const Poco::Exception& e) {
-      if (connected || steadyMs() >= retryAt) {
-        lastError = "shared state: redis at " + where + " is unreachable (" + e.displayText() +
-                    "); the write may not have been applied; hostd is reconnecting";
-        retryAt = steadyMs() + backoff;
-        backoff = std::min(backoff * 2, kMaxBackoffMs);
+      if (e.message().rfind("Lost connection", 0) == 0) {  // Poco's word for a dropped socket
+        fail(job, e.displayText());
+      } else {  // Redis answered with an error: the connection is fine, the write was refused.
+        bool notInteger = e.message().find("not an integer") != std::string::npos ||
+                          e.message().find("overflow") != std::string::npos;
+        job.result.status = notInteger ? HOSTD_EINVAL : HOSTD_ERROR;
+        job.result.error = notInteger ? "incr: the value of \"" + w.key + "\" is not an integer (or would overflow)"
+                                      : "shared state: redis refused the write: " + e.message();
       }
-      connected = false;
-      job.result.status = HOSTD_EUNAVAILABLE;
-      job.result.error = lastError;
+    } catch (const Poco::Exception& e) {
+      fail(job, e.displayText());
     }
     post([job = std::move(job)] { job.done(job.result, job.hasChange ? &job.change : nullptr); });
   }

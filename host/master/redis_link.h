@@ -34,6 +34,8 @@ class RedisLink {
     std::function<void(std::map<std::string, std::string>)> reset;
     /// A change published by any hostd (this one included).
     std::function<void(const ipc::StateMsg& change)> change;
+    /// The subscriber connected (after its reset) or lost Redis; repeats are not reported.
+    std::function<void(bool up)> status;
   };
   /// change is the write's effect when status is HOSTD_OK, else null.
   using WriteDone = std::function<void(const StateResult&, const ipc::StateMsg* change)>;

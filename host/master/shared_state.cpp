@@ -5,11 +5,16 @@
 
 #include <hostd/plugin.h>
 
+#include <utility>
+
 namespace hostd::master {
 
 SharedState::SharedState(uv_loop_t* loop, const config::StateConfig& cfg, Sinks sinks)
     : cfg_(cfg), sinks_(std::move(sinks)) {
-  if (cfg_.backend != config::StateConfig::Backend::Redis) return;
+  if (cfg_.backend != config::StateConfig::Backend::Redis) {
+    ready_ = true;
+    return;
+  }
   RedisLink::Events ev;
   ev.reset = [this](std::map<std::string, std::string> all) {
     store_.reset(std::move(all));
@@ -17,6 +22,11 @@ SharedState::SharedState(uv_loop_t* loop, const config::StateConfig& cfg, Sinks 
   };
   ev.change = [this](const ipc::StateMsg& c) {
     if (store_.applyChange(c)) sinks_.change(ipc::encodeStateMsg(c));
+  };
+  ev.status = [this](bool) {
+    if (ready_) return;
+    ready_ = true;
+    if (onReady_) std::exchange(onReady_, nullptr)();
   };
   redis_ = std::make_unique<RedisLink>(loop, cfg_, std::move(ev));
   redis_->start();
@@ -45,6 +55,11 @@ void SharedState::write(const ipc::StateMsg& w, DoneFn done) {
     if (change && store_.applyChange(*change)) push(*change);
     done(r);
   });
+}
+
+void SharedState::whenReady(std::function<void()> fn) {
+  if (ready_) fn();
+  else onReady_ = std::move(fn);
 }
 
 std::vector<std::string> SharedState::snapshot() const { return ipc::encodeSnapshot(store_.data(), ipc::kMaxPayload); }

@@ -37,6 +37,10 @@ class SharedState {
   /// The Change is pushed before done runs, so the writer's replica shows the write
   /// by the time its completion fires.
   void write(const ipc::StateMsg& w, DoneFn done);
+  /// Runs fn once the store can hand out a full state: at once for the embedded store;
+  /// for Redis after the first load, or after the first failure to reach it (workers
+  /// then start empty and get the state when Redis comes).
+  void whenReady(std::function<void()> fn);
   /// The encoded frames that give a worker the full state.
   std::vector<std::string> snapshot() const;
   /// "embedded" or "redis redis://host:port (prefix "hostd:")".
@@ -51,6 +55,8 @@ class SharedState {
   Sinks sinks_;
   StateStore store_;  ///< the store itself (embedded), or the cache of Redis
   std::unique_ptr<RedisLink> redis_;
+  bool ready_ = false;
+  std::function<void()> onReady_;
 };
 
 }  // namespace hostd::master

@@ -23,31 +23,6 @@ namespace hostd::test {
 namespace {
 using Clock = std::chrono::steady_clock;
 
-/// fork+exec of hostd in its own process group with stdout+stderr into a pipe.
-pid_t launch(const std::vector<std::string>& args, int* outFd) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
-  pid_t pid = fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    setpgid(0, 0);
-    dup2(p[1], 1);
-    dup2(p[1], 2);
-    int devnull = open("/dev/null", O_RDONLY);
-    dup2(devnull, 0);
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(HOSTD_BINARY));
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(HOSTD_BINARY, argv.data());
-    _exit(127);
-  }
-  setpgid(pid, pid);  // both sides: no race with the first kill(-pid)
-  close(p[1]);
-  *outFd = p[0];
-  return pid;
-}
-
 int decodeStatus(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
 
 /// "pid (comm) S ppid ..." -> state and ppid; false if the process is gone.
@@ -62,6 +37,33 @@ bool readStat(pid_t pid, char* state, pid_t* ppid) {
   return true;
 }
 }  // namespace
+
+pid_t launch(const std::string& program, const std::vector<std::string>& args, int* outFd) {
+  int p[2] = {-1, -1};
+  if (outFd && pipe2(p, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+  pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    setpgid(0, 0);
+    int out = outFd ? p[1] : open("/dev/null", O_WRONLY);
+    dup2(out, 1);
+    dup2(out, 2);
+    int devnull = open("/dev/null", O_RDONLY);
+    dup2(devnull, 0);
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(program.c_str()));
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execvp(program.c_str(), argv.data());
+    _exit(127);
+  }
+  setpgid(pid, pid);  // both sides: no race with the first kill(-pid)
+  if (outFd) {
+    close(p[1]);
+    *outFd = p[0];
+  }
+  return pid;
+}
 
 // ---- TempDir ----
 
@@ -98,7 +100,7 @@ HostdProcess::HostdProcess(const std::string& ini, std::vector<std::string> extr
     args.insert(args.begin(), {"-c", configPath_});
   }
   int fd = -1;
-  pid_ = launch(args, &fd);
+  pid_ = launch(HOSTD_BINARY, args, &fd);
   reader_ = std::thread([this, fd] { readLoop(fd); });
 }
 
@@ -218,7 +220,7 @@ std::optional<int> HostdProcess::waitExit(Ms timeout) {
 
 RunResult runHostd(const std::vector<std::string>& args, Ms timeout) {
   int fd = -1;
-  pid_t pid = launch(args, &fd);
+  pid_t pid = launch(HOSTD_BINARY, args, &fd);
   std::string out;
   auto deadline = Clock::now() + timeout;
   char buf[4096];
@@ -252,6 +254,29 @@ std::map<std::string, std::string> askEachWorker(uint16_t port, const std::strin
     byWorker[r->body.substr(0, bar)] = r->body.substr(bar + 1);
   }
   return byWorker;
+}
+
+std::vector<std::string> requestMany(uint16_t port, const std::string& target, int clients, int each) {
+  std::vector<std::vector<std::string>> bodies(size_t(clients), std::vector<std::string>{});
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      try {
+        RawConn conn(port);
+        for (int i = 0; i < each; ++i) {
+          if (!conn.send("GET " + target + " HTTP/1.1\r\nHost: t\r\n\r\n")) return;
+          auto r = conn.readResponse(Ms(10000));
+          if (!r || r->status != 200) return;
+          bodies[size_t(c)].push_back(r->body);
+        }
+      } catch (const std::exception&) {  // could not connect: counted as missing answers
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::vector<std::string> all;
+  for (auto& b : bodies) all.insert(all.end(), b.begin(), b.end());
+  return all;
 }
 
 bool processAlive(pid_t pid) {

@@ -20,6 +20,10 @@
 
 namespace hostd::test {
 
+/// fork + exec(vp) of program in its own process group, stdin /dev/null; stdout+stderr
+/// into a pipe whose read end goes to *outFd, or to /dev/null if outFd is null.
+pid_t launch(const std::string& program, const std::vector<std::string>& args, int* outFd);
+
 /// A fresh directory under /tmp, removed with everything in it.
 class TempDir {
  public:
@@ -88,6 +92,10 @@ RunResult runHostd(const std::vector<std::string>& args, Ms timeout = Ms(20000))
 /// For a round_robin server with `workers` workers, whose target answers "<worker id>|<body>":
 /// asks `workers` times on fresh connections (one each, in turn) -> worker id -> body.
 std::map<std::string, std::string> askEachWorker(uint16_t port, const std::string& target, int workers);
+
+/// `clients` threads, each sending `each` GETs of target over one keep-alive connection;
+/// the bodies of the 200 answers (a client stops at its first failure).
+std::vector<std::string> requestMany(uint16_t port, const std::string& target, int clients, int each);
 
 bool processAlive(pid_t pid);
 /// CPU time (user + system) a process used so far, in seconds.

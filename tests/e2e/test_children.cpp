@@ -31,6 +31,15 @@ TEST_CASE("exec runs a shell command and returns its output", "[e2e][children]")
   CHECK(s.get("/exec?cmd=echo+oops+1>%262;+exit+3") == "status=0\ncode=3\nsignal=0\nout=\nerr=oops\n\nmessage=\n");
 }
 
+TEST_CASE("children run in cwd, without the worker's HOSTD_* environment, killable by id", "[e2e][children]") {
+  Server s;
+  CHECK(s.get("/exec?cmd=pwd&cwd=/tmp") == "status=0\ncode=0\nsignal=0\nout=/tmp\n\nerr=\nmessage=\n");
+  std::string env = s.get("/exec?cmd=env");
+  CHECK_THAT(env, Catch::Contains("PATH="));
+  CHECK_THAT(env, !Catch::Contains("HOSTD_"));
+  CHECK(s.get("/spawn-kill") == "exit status=0 code=-1 signal=15\n");
+}
+
 TEST_CASE("exec past its timeout is killed and reported", "[e2e][children]") {
   Server s;
   auto started = std::chrono::steady_clock::now();

@@ -72,3 +72,63 @@ TEST_CASE("examples/greeter (C++) and examples/c-hello (C99) build with their Ma
     CHECK_THAT(r->body, Catch::StartsWith("Bonjour (path /x, worker "));
   }
 }
+
+TEST_CASE("examples hit-counter, cache-invalidation and command-runner build and do what they say",
+          "[e2e][examples]") {
+  TempDir plugins;
+  for (const char* ex : {"hit-counter", "cache-invalidation", "command-runner"}) {
+    INFO(ex);
+    REQUIRE(sh(kPkg + "make -s -C " HOSTD_SOURCE_DIR "/examples/" + std::string(ex) + " OUT=" + plugins.path()) == 0);
+  }
+  const std::string roundRobin = "[server]\nscheduling = round_robin\n";
+  {
+    HostdProcess h(configFor(plugins, "hit_counter", roundRobin));
+    uint16_t port = h.port();
+    REQUIRE(h.waitForLog("[H0105]"));
+    for (int i = 1; i <= 5; ++i) {
+      auto r = httpGet(port, "/home");
+      REQUIRE(r);
+      CHECK(r->body == "/home: " + std::to_string(i) + " hit(s)\n");
+    }
+    // Both workers' watches saw every hit (round_robin: two requests, two workers).
+    for (int i = 0; i < 2; ++i)
+      CHECK(waitUntil([&] {
+        auto s = httpGet(port, "/stats");
+        return s && s->body == "/home 5\n";
+      }, 5s));
+  }
+  {
+    HostdProcess h(configFor(plugins, "cache", roundRobin));
+    uint16_t port = h.port();
+    REQUIRE(h.waitForLog("[H0105]"));  // both workers take turns from here on
+    auto cacheOf = [&] {
+      auto r = httpGet(port, "/item?id=1");
+      return r ? r->headers["x-cache"] : std::string("no answer");
+    };
+    CHECK(cacheOf() == "miss");  // worker 1
+    CHECK(cacheOf() == "miss");  // worker 2
+    CHECK(cacheOf() == "hit");
+    CHECK(cacheOf() == "hit");
+    auto inv = httpRequest(port, "POST", "/item?id=1");
+    REQUIRE(inv);
+    CHECK(inv->status == 202);
+    CHECK(h.waitForLogCount("item 1 invalidated by worker", 2, 5s));
+    CHECK(cacheOf() == "miss");
+    CHECK(cacheOf() == "miss");
+  }
+  {
+    HostdProcess h(configFor(plugins, "command_runner", "[plugin.command_runner]\ncommands = uname sleep\n"
+                                                        "timeout_ms = 500\n"));
+    uint16_t port = h.port();
+    auto uname = httpGet(port, "/run/uname");
+    REQUIRE(uname);
+    CHECK(uname->body == "Linux\n");
+    auto refused = httpGet(port, "/run/rm");
+    REQUIRE(refused);
+    CHECK(refused->status == 404);
+    auto sleeping = httpGet(port, "/run/sleep");  // sleep without an operand fails at once
+    REQUIRE(sleeping);
+    CHECK(sleeping->status == 500);
+    CHECK_THAT(sleeping->body, Catch::Contains("sleep failed: sleep: missing operand"));
+  }
+}

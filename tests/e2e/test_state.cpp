@@ -13,27 +13,6 @@ using namespace std::chrono_literals;
 
 namespace {
 const std::string kRoundRobin = "[server]\nscheduling = round_robin\n";
-
-/// `clients` keep-alive connections, `each` requests of target each; every body.
-std::vector<std::string> hammer(uint16_t port, const std::string& target, int clients, int each) {
-  std::vector<std::vector<std::string>> bodies(size_t(clients), std::vector<std::string>{});
-  std::vector<std::thread> threads;
-  for (int c = 0; c < clients; ++c) {
-    threads.emplace_back([&, c] {
-      RawConn conn(port);
-      for (int i = 0; i < each; ++i) {
-        if (!conn.send("GET " + target + " HTTP/1.1\r\nHost: t\r\n\r\n")) return;
-        auto r = conn.readResponse(10s);
-        if (!r || r->status != 200) return;
-        bodies[size_t(c)].push_back(r->body);
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  std::vector<std::string> all;
-  for (auto& b : bodies) all.insert(all.end(), b.begin(), b.end());
-  return all;
-}
 }  // namespace
 
 TEST_CASE("10 000 incr spread over every worker end at exactly 10 000", "[e2e][state]") {
@@ -41,7 +20,7 @@ TEST_CASE("10 000 incr spread over every worker end at exactly 10 000", "[e2e][s
   uint16_t port = h.port();
   REQUIRE(h.waitForLog("[H0105]"));
   // round_robin hands the 10 connections to workers 1,2,3,1,...: all three write.
-  std::vector<std::string> answers = hammer(port, "/incr?key=hits", 10, 1000);
+  std::vector<std::string> answers = requestMany(port, "/incr?key=hits", 10, 1000);
   REQUIRE(answers.size() == 10000);
   // Every incr got its own new value: 1..10000, each exactly once.
   std::set<long> values;

@@ -2,6 +2,7 @@
 #include <hostd/plugin.hpp>
 
 #include <chrono>
+#include <csignal>
 #include <memory>
 #include <string>
 
@@ -75,6 +76,7 @@ struct SharePlug : hostd::Handler {
       hostd::ExecOptions o;
       o.timeout_ms = uint32_t(std::stoul(param(req, "timeout", "0")));
       o.max_output = std::stoul(param(req, "cap", "0"));
+      o.cwd = param(req, "cwd");
       hostd::exec(param(req, "cmd"), [res](hostd::ExecResult& r) mutable { res.send(describe(r)); }, o);
     } else if (path == "/exec-file") {
       try {
@@ -92,6 +94,15 @@ struct SharePlug : hostd::Handler {
                 std::to_string(sig) + "\n");
       };
       hostd::spawn("/bin/sh", {"-c", param(req, "cmd")}, h);
+    } else if (path == "/spawn-kill") {
+      // A child killed through the SDK reports the signal.
+      hostd::SpawnHandlers h;
+      h.on_exit = [res](int status, int code, int sig) mutable {
+        res.send("exit status=" + std::to_string(status) + " code=" + std::to_string(code) + " signal=" +
+                 std::to_string(sig) + "\n");
+      };
+      uint64_t id = hostd::spawn("sleep", {"30"}, h);
+      if (!hostd::kill_child(id, SIGTERM)) res.status(500).send("kill_child failed\n");
     } else if (path == "/orphan") {
       // Starts a long child and answers with its pid while it keeps running.
       hostd::SpawnHandlers h;

@@ -1,0 +1,149 @@
+// Shared state in Redis: a real redis-server on loopback, shared by two hostd instances;
+// an outage in the middle of a test.
+#include "harness.h"
+#include "redis_server.h"
+
+#include <catch2/catch.hpp>
+
+#include <future>
+#include <set>
+
+using namespace hostd::test;
+using namespace std::chrono_literals;
+
+namespace {
+std::string config(const RedisServer& r, unsigned workers, const std::string& prefix) {
+  return testConfig("shareplug", workers, "[server]\nscheduling = round_robin\n" + redisStateConfig(r, prefix));
+}
+}  // namespace
+
+TEST_CASE("two hostd instances share one exact counter and see each other's changes through Redis",
+          "[e2e][redis]") {
+  RedisServer redis;
+  HostdProcess a(config(redis, 2, "t1:"));
+  HostdProcess b(config(redis, 2, "t1:"));
+  uint16_t pa = a.port(), pb = b.port();
+  REQUIRE(a.waitForLog("[H0135]"));
+  REQUIRE(a.waitForLog("[H0105]"));
+  REQUIRE(b.waitForLog("[H0105]"));
+
+  // 10 000 incr: half through each instance, at the same time, over all four workers.
+  auto fromB = std::async(std::launch::async, [&] { return requestMany(pb, "/incr?key=hits", 4, 1250); });
+  std::vector<std::string> answers = requestMany(pa, "/incr?key=hits", 4, 1250);
+  std::vector<std::string> more = fromB.get();
+  answers.insert(answers.end(), more.begin(), more.end());
+  REQUIRE(answers.size() == 10000);
+  std::set<long> values;
+  for (const std::string& s : answers) values.insert(std::stol(s));
+  CHECK(values.size() == 10000);
+  CHECK(*values.rbegin() == 10000);
+  CHECK(redis.command({"GET", "t1:hits"}) == "$5\r\n10000\r\n");
+  // Every replica of both instances converges on the total.
+  for (uint16_t port : {pa, pb}) {
+    CHECK(waitUntil([&] {  // round_robin: two requests, two workers
+      auto r1 = httpGet(port, "/get?key=hits"), r2 = httpGet(port, "/get?key=hits");
+      return r1 && r2 && r1->body == "10000" && r2->body == "10000";
+    }, 5s));
+  }
+
+  // A change made through A fires the watches of B's workers within 100 ms.
+  auto set = httpGet(pa, "/set?key=w/flag&value=on");
+  REQUIRE(set);
+  REQUIRE(set->status == 200);
+  const long long madeAt = std::stoll(set->body);
+  std::map<std::string, std::string> seen;
+  REQUIRE(waitUntil([&] {
+    seen = askEachWorker(pb, "/seen", 2);
+    return seen.size() == 2 && seen["1"].find("w/flag=on@") != std::string::npos &&
+           seen["2"].find("w/flag=on@") != std::string::npos;
+  }, 5s, 20ms));
+  for (auto& [w, log] : seen) {
+    size_t at = log.find("w/flag=on@") + 10;
+    long long firedAt = std::stoll(log.substr(at, log.find(';', at) - at));
+    INFO("instance B worker " << w << ": " << (firedAt - madeAt) << " us after the write on A");
+    CHECK(firedAt - madeAt <= 100000);
+  }
+
+  // Keys live under the prefix; a hostd started now gets them before its workers' init.
+  CHECK(redis.command({"GET", "t1:w/flag"}) == "$2\r\non\r\n");
+  HostdProcess c(config(redis, 1, "t1:"));
+  uint16_t pc = c.port();
+  REQUIRE(c.waitForLog("[H0105]"));
+  auto init = httpGet(pc, "/init");
+  REQUIRE(init);
+  CHECK(init->body == "keys:-,-,count=0\n");
+  auto hits = httpGet(pc, "/get?key=hits");
+  REQUIRE(hits);
+  CHECK(hits->body == "10000");
+  // Another prefix is another store.
+  HostdProcess d(config(redis, 1, "t2:"));
+  uint16_t pd = d.port();
+  REQUIRE(d.waitForLog("[H0105]"));
+  auto other = httpGet(pd, "/get?key=hits");
+  REQUIRE(other);
+  CHECK(other->status == 404);
+}
+
+TEST_CASE("Redis down: writes fail clearly, hostd keeps serving, and recovers when Redis is back",
+          "[e2e][redis]") {
+  RedisServer redis;
+  HostdProcess h(config(redis, 1, "out:"));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  auto first = httpGet(port, "/incr?key=n");
+  REQUIRE(first);
+  REQUIRE(first->body == "1\n");
+
+  redis.stop();
+  REQUIRE(h.waitForLog("[H0136]", 5s));
+  auto failed = httpGet(port, "/incr?key=n");
+  REQUIRE(failed);
+  CHECK(failed->status == 503);
+  CHECK_THAT(failed->body, Catch::Contains("error -7") && Catch::Contains("unreachable"));
+  // Everything else keeps working; reads answer from the replica.
+  auto read = httpGet(port, "/get?key=n");
+  REQUIRE(read);
+  CHECK(read->body == "1");
+  auto exec = httpGet(port, "/exec?cmd=echo+up");
+  REQUIRE(exec);
+  CHECK(exec->status == 200);
+  CHECK(h.workerPids().size() == 1);
+
+  // Back (empty: it kept nothing): the state is reloaded, and writes work again.
+  REQUIRE(redis.start());
+  REQUIRE(h.waitForLogCount("[H0135]", 2, 15s));
+  CHECK(waitUntil([&] {
+    auto r = httpGet(port, "/get?key=n");
+    return r && r->status == 404;  // the replica follows Redis: n is gone
+  }, 5s));
+  std::optional<HttpResponse> again;
+  CHECK(waitUntil([&] {
+    again = httpGet(port, "/incr?key=n&by=5");
+    return again && again->status == 200;
+  }, 10s, 100ms));
+  REQUIRE(again);
+  CHECK(again->body == "5\n");
+  CHECK(h.countLog("[H0111]") == 0);
+}
+
+TEST_CASE("hostd starts and serves while Redis is unreachable, and catches up when it comes", "[e2e][redis]") {
+  RedisServer redis;
+  redis.stop();
+  HostdProcess h(config(redis, 1, "late:"));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0136]", 10s));
+  REQUIRE(h.waitForLog("[H0105]", 10s));
+  auto r = httpGet(port, "/incr?key=k");
+  REQUIRE(r);
+  CHECK(r->status == 503);
+  REQUIRE(redis.start());
+  REQUIRE(redis.command({"SET", "late:k", "41"}) == "+OK\r\n");
+  REQUIRE(h.waitForLog("[H0135]", 15s));
+  std::optional<HttpResponse> ok;
+  CHECK(waitUntil([&] {
+    ok = httpGet(port, "/incr?key=k");
+    return ok && ok->status == 200;
+  }, 10s, 100ms));
+  REQUIRE(ok);
+  CHECK(ok->body == "42\n");
+}
