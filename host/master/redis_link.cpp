@@ -12,6 +12,8 @@
 #include <Poco/Redis/RedisStream.h>
 
 #include <chrono>
+#include <cstdio>
+#include <random>
 #include <sys/socket.h>
 
 namespace hostd::master {
@@ -62,58 +64,74 @@ const Array* asArray(const RedisType::Ptr& r) {
   return t ? &t->value() : nullptr;
 }
 
-/// Runs one write as its script; returns the change it made (result->value for incr).
-ipc::StateMsg runWrite(Poco::Redis::Client& client, const std::string& prefix, const ipc::StateMsg& w,
-                       StateResult* result) {
+/// Runs one write as its script (which also publishes it as rc, its new value appended
+/// for an incr); result->value gets an incr's new value.
+void runWrite(Poco::Redis::Client& client, const std::string& prefix, RedisChange rc, const ipc::StateMsg& w,
+              StateResult* result) {
   const std::string key = prefix + w.key;
   const std::string channel = prefix + "changes";
-  ipc::StateMsg change = makeChange(w.key, w.op == ipc::StateMsg::Del ? nullptr : &w.value);
+  rc.change = makeChange(w.key, w.op == ipc::StateMsg::Del ? nullptr : &w.value);
   Array cmd;
   if (w.op == ipc::StateMsg::Set) {
-    cmd << "EVAL" << kSetScript << "2" << key << channel << w.value << encodeRedisChange(change);
+    cmd << "EVAL" << kSetScript << "2" << key << channel << w.value << encodeRedisChange(rc);
     client.execute<Poco::Int64>(cmd);
   } else if (w.op == ipc::StateMsg::Del) {
-    cmd << "EVAL" << kDelScript << "2" << key << channel << encodeRedisChange(change);
+    cmd << "EVAL" << kDelScript << "2" << key << channel << encodeRedisChange(rc);
     client.execute<Poco::Int64>(cmd);
   } else {
-    change.value.clear();  // the script appends the new value
-    cmd << "EVAL" << kIncrScript << "2" << key << channel << std::to_string(w.number) << encodeRedisChange(change);
+    rc.change.value.clear();  // the script appends the new value
+    cmd << "EVAL" << kIncrScript << "2" << key << channel << std::to_string(w.number) << encodeRedisChange(rc);
     BulkString v = client.execute<BulkString>(cmd);
-    change.value = v.isNull() ? std::string("0") : v.value();
-    result->value = parseCounter(change.value).value_or(0);
+    result->value = parseCounter(v.isNull() ? std::string() : v.value()).value_or(0);
   }
-  return change;
+}
+
+std::string randomOrigin() {
+  std::random_device rd;
+  uint64_t v = (uint64_t(rd()) << 32) ^ rd();
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(v));
+  return hex;
 }
 
 }  // namespace
 
-std::string encodeRedisChange(const ipc::StateMsg& c) {
-  std::string out = (c.op == ipc::StateMsg::Del ? "d" : "s") + std::to_string(c.key.size()) + ":" + c.key;
+std::string encodeRedisChange(const RedisChange& rc) {
+  const ipc::StateMsg& c = rc.change;
+  std::string out = rc.origin + " " + std::to_string(rc.seq) + " " + (c.op == ipc::StateMsg::Del ? "d" : "s") +
+                    std::to_string(c.key.size()) + ":" + c.key;
   if (c.op != ipc::StateMsg::Del) out += c.value;
   return out;
 }
 
-bool decodeRedisChange(const std::string& text, ipc::StateMsg* c) {
-  if (text.size() < 3 || (text[0] != 's' && text[0] != 'd')) return false;
-  size_t colon = text.find(':');
-  if (colon == std::string::npos || colon == 1) return false;
+bool decodeRedisChange(const std::string& text, RedisChange* rc) {
+  size_t sp1 = text.find(' ');
+  size_t sp2 = sp1 == std::string::npos ? sp1 : text.find(' ', sp1 + 1);
+  if (sp2 == std::string::npos || sp1 == 0 || sp2 == sp1 + 1) return false;
+  std::optional<int64_t> seq = parseCounter(text.substr(sp1 + 1, sp2 - sp1 - 1));
+  size_t op = sp2 + 1;
+  if (!seq || *seq < 0 || text.size() < op + 3 || (text[op] != 's' && text[op] != 'd')) return false;
+  size_t colon = text.find(':', op);
+  if (colon == std::string::npos || colon == op + 1) return false;
   size_t keyLen = 0;
-  for (size_t i = 1; i < colon; ++i) {
+  for (size_t i = op + 1; i < colon; ++i) {
     if (text[i] < '0' || text[i] > '9' || keyLen > text.size()) return false;
     keyLen = keyLen * 10 + size_t(text[i] - '0');
   }
   if (colon + 1 + keyLen > text.size()) return false;
-  bool del = text[0] == 'd';
+  bool del = text[op] == 'd';
   if (del && colon + 1 + keyLen != text.size()) return false;
-  c->kind = ipc::StateMsg::Change;
-  c->op = del ? ipc::StateMsg::Del : ipc::StateMsg::Set;
-  c->key = text.substr(colon + 1, keyLen);
-  c->value = del ? std::string() : text.substr(colon + 1 + keyLen);
+  rc->origin = text.substr(0, sp1);
+  rc->seq = uint64_t(*seq);
+  rc->change.kind = ipc::StateMsg::Change;
+  rc->change.op = del ? ipc::StateMsg::Del : ipc::StateMsg::Set;
+  rc->change.key = text.substr(colon + 1, keyLen);
+  rc->change.value = del ? std::string() : text.substr(colon + 1 + keyLen);
   return true;
 }
 
 RedisLink::RedisLink(uv_loop_t* loop, const config::StateConfig& cfg, Events events)
-    : loop_(loop), cfg_(cfg), events_(std::move(events)) {}
+    : loop_(loop), cfg_(cfg), events_(std::move(events)), origin_(randomOrigin()) {}
 
 RedisLink::~RedisLink() { close(); }
 
@@ -178,7 +196,7 @@ void RedisLink::setUp(bool up, const std::string& why) {
 void RedisLink::write(const ipc::StateMsg& w, WriteDone done) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    jobs_.push_back(Job{w, std::move(done), {}, false, {}});
+    jobs_.push_back(Job{w, std::move(done), nextSeq_++, {}});
   }
   cv_.notify_all();
 }
@@ -223,8 +241,7 @@ void RedisLink::commandThread() {
         client.setReceiveTimeout(timeout);
         connected = true;
       }
-      job.change = runWrite(client, cfg_.prefix, w, &job.result);
-      job.hasChange = true;
+      runWrite(client, cfg_.prefix, RedisChange{origin_, job.seq, {}}, w, &job.result);
       backoff = kFirstBackoffMs;
     } catch (const Poco::Redis::RedisException& e) {
       if (e.message().rfind("Lost connection", 0) == 0) {  // Poco's word for a dropped socket
@@ -239,7 +256,7 @@ void RedisLink::commandThread() {
     } catch (const Poco::Exception& e) {
       fail(job, e.displayText());
     }
-    post([job = std::move(job)] { job.done(job.result, job.hasChange ? &job.change : nullptr); });
+    post([job = std::move(job)] { job.done(job.result, job.seq); });
   }
 }
 
@@ -294,7 +311,7 @@ void RedisLink::subscriberThread() {
         for (size_t i = 0; i < keys.size(); ++i) {
           const std::string k = keys.get<BulkString>(i).value();
           BulkString v = values.get<BulkString>(i);
-          if (!v.isNull() && k != channel) all[k.substr(cfg_.prefix.size())] = v.value();
+          if (!v.isNull()) all[k.substr(cfg_.prefix.size())] = v.value();
         }
       } while (cursor != "0");
       loader.disconnect();
@@ -306,9 +323,10 @@ void RedisLink::subscriberThread() {
         RedisType::Ptr r = readReply(in);
         const Array* a = asArray(r);
         if (!a || a->size() != 3 || a->get<BulkString>(0).value() != "message") continue;
-        ipc::StateMsg change;
-        if (!decodeRedisChange(a->get<BulkString>(2).value(), &change)) continue;
-        post([this, change = std::move(change)] { events_.change(change); });
+        RedisChange rc;
+        if (!decodeRedisChange(a->get<BulkString>(2).value(), &rc)) continue;
+        uint64_t ownSeq = rc.origin == origin_ ? rc.seq : 0;
+        post([this, change = std::move(rc.change), ownSeq] { events_.change(change, ownSeq); });
       }
     } catch (const Poco::Exception& e) {
       why = e.displayText();

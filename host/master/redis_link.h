@@ -32,13 +32,15 @@ class RedisLink {
   struct Events {
     /// (Re)connected: the whole state under the prefix, replacing what the master held.
     std::function<void(std::map<std::string, std::string>)> reset;
-    /// A change published by any hostd (this one included).
-    std::function<void(const ipc::StateMsg& change)> change;
+    /// A change published by any hostd, in the order Redis applied the writes; ownSeq is
+    /// the seq write() gave it if this hostd made it, else 0.
+    std::function<void(const ipc::StateMsg& change, uint64_t ownSeq)> change;
     /// The subscriber connected (after its reset) or lost Redis; repeats are not reported.
     std::function<void(bool up)> status;
   };
-  /// change is the write's effect when status is HOSTD_OK, else null.
-  using WriteDone = std::function<void(const StateResult&, const ipc::StateMsg* change)>;
+  /// seq numbers this hostd's writes (1, 2, ...); a successful write's change comes back
+  /// through Events::change with the same seq.
+  using WriteDone = std::function<void(const StateResult&, uint64_t seq)>;
 
   RedisLink(uv_loop_t* loop, const config::StateConfig& cfg, Events events);
   ~RedisLink();
@@ -54,9 +56,8 @@ class RedisLink {
   struct Job {
     ipc::StateMsg write;
     WriteDone done;
+    uint64_t seq = 0;
     StateResult result;
-    bool hasChange = false;
-    ipc::StateMsg change;
   };
 
   void commandThread();
@@ -83,13 +84,21 @@ class RedisLink {
   std::deque<std::function<void()>> posted_;    // loop input
   std::atomic<int> subscriberFd_{-1};           // shut down by close() to wake the reader
   std::atomic<int> up_{-1};                     // -1 unknown, 0 down, 1 up (logging only)
+  const std::string origin_;                    // this hostd in published changes
+  uint64_t nextSeq_ = 1;                        // loop thread
   std::thread commands_;
   std::thread subscriber_;
 };
 
-/// The message published for a change: "s<key length>:<key><value>" or "d<len>:<key>".
-std::string encodeRedisChange(const ipc::StateMsg& change);
+/// What a hostd publishes for a write: who made it, and the change.
+struct RedisChange {
+  std::string origin;  ///< 16 hex digits, random per master
+  uint64_t seq = 0;
+  ipc::StateMsg change;
+};
+/// "<origin> <seq> s<key length>:<key><value>" or "... d<key length>:<key>".
+std::string encodeRedisChange(const RedisChange& rc);
 /// False if it is not such a message.
-bool decodeRedisChange(const std::string& text, ipc::StateMsg* change);
+bool decodeRedisChange(const std::string& text, RedisChange* rc);
 
 }  // namespace hostd::master

@@ -5,6 +5,8 @@
 
 #include <hostd/plugin.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <utility>
 
 namespace hostd::master {
@@ -19,11 +21,18 @@ SharedState::SharedState(uv_loop_t* loop, const config::StateConfig& cfg, Sinks 
   ev.reset = [this](std::map<std::string, std::string> all) {
     store_.reset(std::move(all));
     sinks_.reset();
+    ackUpTo(UINT64_MAX);  // what the load read includes every write acknowledged by Redis so far
   };
-  ev.change = [this](const ipc::StateMsg& c) {
-    if (store_.applyChange(c)) sinks_.change(ipc::encodeStateMsg(c));
+  ev.change = [this](const ipc::StateMsg& c, uint64_t ownSeq) {
+    if (store_.applyChange(c)) push(c);
+    if (ownSeq) {
+      echoed_ = std::max(echoed_, ownSeq);
+      ackUpTo(ownSeq);
+    }
   };
-  ev.status = [this](bool) {
+  ev.status = [this](bool up) {
+    subscribed_ = up;
+    if (!up) ackUpTo(UINT64_MAX);  // their changes may never come back: do not hold the writers
     if (ready_) return;
     ready_ = true;
     if (onReady_) std::exchange(onReady_, nullptr)();
@@ -49,12 +58,18 @@ void SharedState::write(const ipc::StateMsg& w, DoneFn done) {
     done(r);
     return;
   }
-  redis_->write(w, [this, done = std::move(done)](const StateResult& r, const ipc::StateMsg* change) {
-    // Apply at once (read-your-writes for the writer); the echo from pub/sub then
-    // changes nothing.
-    if (change && store_.applyChange(*change)) push(*change);
-    done(r);
+  redis_->write(w, [this, done = std::move(done)](const StateResult& r, uint64_t seq) {
+    if (r.status != HOSTD_OK || !subscribed_ || seq <= echoed_) done(r);
+    else acks_.push_back(PendingAck{seq, done, r});
   });
+}
+
+void SharedState::ackUpTo(uint64_t seq) {
+  while (!acks_.empty() && acks_.front().seq <= seq) {
+    PendingAck a = std::move(acks_.front());
+    acks_.pop_front();
+    a.done(a.result);
+  }
 }
 
 void SharedState::whenReady(std::function<void()> fn) {

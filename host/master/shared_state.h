@@ -9,6 +9,7 @@
 
 #include <uv.h>
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -35,7 +36,8 @@ class SharedState {
 
   /// Applies a worker's Write; done runs on the loop (at once for the embedded store).
   /// The Change is pushed before done runs, so the writer's replica shows the write
-  /// by the time its completion fires.
+  /// by the time its completion fires (with Redis: once the write's own published change
+  /// came back, so every replica applies changes in the one order Redis applied them).
   void write(const ipc::StateMsg& w, DoneFn done);
   /// Runs fn once the store can hand out a full state: at once for the embedded store;
   /// for Redis after the first load, or after the first failure to reach it (workers
@@ -50,6 +52,8 @@ class SharedState {
 
  private:
   void push(const ipc::StateMsg& change);
+  /// Redis: runs the completions of this hostd's writes up to seq.
+  void ackUpTo(uint64_t seq);
 
   config::StateConfig cfg_;
   Sinks sinks_;
@@ -57,6 +61,15 @@ class SharedState {
   std::unique_ptr<RedisLink> redis_;
   bool ready_ = false;
   std::function<void()> onReady_;
+  // Redis: successful writes whose change has not come back yet, in seq order.
+  struct PendingAck {
+    uint64_t seq;
+    DoneFn done;
+    StateResult result;
+  };
+  std::deque<PendingAck> acks_;
+  uint64_t echoed_ = 0;      ///< the highest seq of ours seen on the subscription
+  bool subscribed_ = false;  ///< the subscription is up (else writes are acked at once)
 };
 
 }  // namespace hostd::master

@@ -38,6 +38,12 @@ TEST_CASE("two hostd instances share one exact counter and see each other's chan
   CHECK(values.size() == 10000);
   CHECK(*values.rbegin() == 10000);
   CHECK(redis.command({"GET", "t1:hits"}) == "$5\r\n10000\r\n");
+  // A write's completion runs once the writer's replica shows it.
+  for (int i = 0; i < 20; ++i) {
+    auto r = httpGet(i % 2 ? pa : pb, "/set-get?key=ryw&value=v" + std::to_string(i));
+    REQUIRE(r);
+    CHECK(r->body == "v" + std::to_string(i));
+  }
   // Every replica of both instances converges on the total.
   for (uint16_t port : {pa, pb}) {
     CHECK(waitUntil([&] {  // round_robin: two requests, two workers

@@ -28,6 +28,10 @@ TEST_CASE("10 000 incr spread over every worker end at exactly 10 000", "[e2e][s
   CHECK(values.size() == 10000);
   CHECK(*values.begin() == 1);
   CHECK(*values.rbegin() == 10000);
+  // A write's completion runs once the writer's replica shows it.
+  auto ryw = httpGet(port, "/set-get?key=ryw&value=mine");
+  REQUIRE(ryw);
+  CHECK(ryw->body == "mine");
   // And every replica holds the total.
   for (int i = 0; i < 3; ++i) {
     auto r = httpGet(port, "/get?key=hits");

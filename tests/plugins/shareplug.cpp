@@ -62,6 +62,12 @@ struct SharePlug : hostd::Handler {
         if (r.ok()) res.send(std::to_string(at) + "\n");
         else res.status(503).send("error " + std::to_string(r.status) + ": " + r.error + "\n");
       });
+    } else if (path == "/set-get") {
+      // Read-your-writes: in the completion, this worker's replica already has the value.
+      std::string key = param(req, "key");
+      hostd::state::set(key, param(req, "value"), [res, key](const hostd::StateResult& r) mutable {
+        res.send(r.ok() ? hostd::state::get(key).value_or("<absent>") : "error: " + r.error);
+      });
     } else if (path == "/del") {
       hostd::state::del(param(req, "key"), answer);
     } else if (path == "/get") {

@@ -182,19 +182,24 @@ TEST_CASE("a later snapshot (Redis resync) reports the differences as changes", 
   CHECK(r.size() == 3);
 }
 
-TEST_CASE("the Redis change message round-trips keys that hold the separator", "[state]") {
-  std::string v = "va:lue";
-  StateMsg set = master::makeChange("k:1:", &v), back;
+TEST_CASE("the Redis change message round-trips keys that hold the separators", "[state]") {
+  std::string v = "va:l ue";
+  master::RedisChange set{"0123456789abcdef", 42, master::makeChange("k:1: x", &v)}, back;
   REQUIRE(master::decodeRedisChange(master::encodeRedisChange(set), &back));
-  CHECK(back.op == StateMsg::Set);
-  CHECK(back.key == "k:1:");
-  CHECK(back.value == "va:lue");
-  StateMsg del = master::makeChange("gone", nullptr);
+  CHECK(back.origin == "0123456789abcdef");
+  CHECK(back.seq == 42);
+  CHECK(back.change.op == StateMsg::Set);
+  CHECK(back.change.key == "k:1: x");
+  CHECK(back.change.value == "va:l ue");
+  master::RedisChange del{"o", 7, master::makeChange("gone", nullptr)};
   REQUIRE(master::decodeRedisChange(master::encodeRedisChange(del), &back));
-  CHECK(back.op == StateMsg::Del);
-  CHECK(back.key == "gone");
-  CHECK_FALSE(master::decodeRedisChange("x3:abc", &back));
-  CHECK_FALSE(master::decodeRedisChange("s9:abc", &back));
-  CHECK_FALSE(master::decodeRedisChange("s:abc", &back));
-  CHECK_FALSE(master::decodeRedisChange("d1:ab", &back));
+  CHECK(back.change.op == StateMsg::Del);
+  CHECK(back.change.key == "gone");
+  CHECK(back.seq == 7);
+  CHECK_FALSE(master::decodeRedisChange("o 1 x3:abc", &back));
+  CHECK_FALSE(master::decodeRedisChange("o 1 s9:abc", &back));
+  CHECK_FALSE(master::decodeRedisChange("o 1 s:abc", &back));
+  CHECK_FALSE(master::decodeRedisChange("o 1 d1:ab", &back));
+  CHECK_FALSE(master::decodeRedisChange("o x s1:a", &back));
+  CHECK_FALSE(master::decodeRedisChange("s1:a", &back));
 }
