@@ -15,31 +15,20 @@ command -v wrk >/dev/null || { echo "bench: wrk is missing: apt-get install wrk"
 [[ -f $BUILD/test-plugins/testplug.so ]] || { echo "bench: $BUILD/test-plugins/testplug.so missing (build with tests on)" >&2; exit 1; }
 
 DIR=$(mktemp -d /tmp/hostd-modes-XXXXXX)
-PID=
-cleanup() { [[ -n $PID ]] && kill -TERM "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; rm -rf "$DIR"; }
-trap cleanup EXIT
+source bench/lib.sh
+trap 'stop_hostd; rm -rf "$DIR"' EXIT
 
 start() {  # mode
-  cat > "$DIR/hostd.ini" <<INI
-[server]
+  start_hostd "[server]
 listen = 127.0.0.1:0
 workers = $WORKERS
 scheduling = $1
 [plugins]
 dir = $(realpath "$BUILD")/test-plugins
-handler = testplug
-INI
-  : > "$DIR/hostd.log"
-  "$BUILD/hostd" -c "$DIR/hostd.ini" 2>"$DIR/hostd.log" &
-  PID=$!
-  for _ in $(seq 100); do grep -q "\[H0105\]" "$DIR/hostd.log" && break; sleep 0.05; done
-  PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$DIR/hostd.log" | head -1 | sed 's/.*://')
-  [[ -n $PORT ]] || { echo "bench: hostd did not start:" >&2; cat "$DIR/hostd.log" >&2; exit 1; }
+handler = testplug"
 }
 
-stop() { kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; PID=; }
-
-rps() { awk '/^Requests\/sec:/ {printf "%.0f", $2}'; }
+stop() { stop_hostd; }
 
 printf '%-12s %14s %14s %16s\n' mode "keep-alive r/s" "close r/s" "mixed max/min"
 for mode in shared round_robin reuseport; do

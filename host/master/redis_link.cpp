@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <random>
 #include <sys/socket.h>
+#include <vector>
 
 namespace hostd::master {
 namespace {
@@ -33,6 +34,7 @@ const char* kIncrScript =
 
 constexpr unsigned kFirstBackoffMs = 100;
 constexpr unsigned kMaxBackoffMs = 5000;
+constexpr size_t kMaxPipeline = 256;
 
 uint64_t steadyMs() {
   return uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -64,26 +66,36 @@ const Array* asArray(const RedisType::Ptr& r) {
   return t ? &t->value() : nullptr;
 }
 
-/// Runs one write as its script (which also publishes it as rc, its new value appended
-/// for an incr); result->value gets an incr's new value.
-void runWrite(Poco::Redis::Client& client, const std::string& prefix, RedisChange rc, const ipc::StateMsg& w,
-              StateResult* result) {
+/// One write as its script, which also publishes it as rc (an incr's new value appended).
+Array buildWrite(const std::string& prefix, RedisChange rc, const ipc::StateMsg& w) {
   const std::string key = prefix + w.key;
   const std::string channel = prefix + "changes";
   rc.change = makeChange(w.key, w.op == ipc::StateMsg::Del ? nullptr : &w.value);
   Array cmd;
   if (w.op == ipc::StateMsg::Set) {
     cmd << "EVAL" << kSetScript << "2" << key << channel << w.value << encodeRedisChange(rc);
-    client.execute<Poco::Int64>(cmd);
   } else if (w.op == ipc::StateMsg::Del) {
     cmd << "EVAL" << kDelScript << "2" << key << channel << encodeRedisChange(rc);
-    client.execute<Poco::Int64>(cmd);
   } else {
     rc.change.value.clear();  // the script appends the new value
     cmd << "EVAL" << kIncrScript << "2" << key << channel << std::to_string(w.number) << encodeRedisChange(rc);
-    BulkString v = client.execute<BulkString>(cmd);
-    result->value = parseCounter(v.isNull() ? std::string() : v.value()).value_or(0);
   }
+  return cmd;
+}
+
+/// The outcome of one write from its reply: an incr's new value, or why Redis refused it.
+StateResult readResult(const RedisType::Ptr& reply, const ipc::StateMsg& w) {
+  StateResult r;
+  if (auto* err = dynamic_cast<const Poco::Redis::Type<Poco::Redis::Error>*>(reply.get())) {
+    const std::string msg = err->value().getMessage();
+    bool notInteger = msg.find("not an integer") != std::string::npos || msg.find("overflow") != std::string::npos;
+    r.status = notInteger ? HOSTD_EINVAL : HOSTD_ERROR;
+    r.error = notInteger ? "incr: the value of \"" + w.key + "\" is not an integer (or would overflow)"
+                         : "shared state: redis refused the write: " + msg;
+  } else if (auto* bulk = dynamic_cast<const Poco::Redis::Type<BulkString>*>(reply.get())) {
+    r.value = parseCounter(bulk->value().isNull() ? std::string() : bulk->value().value()).value_or(0);
+  }
+  return r;
 }
 
 std::string randomOrigin() {
@@ -217,22 +229,18 @@ void RedisLink::commandThread() {
     retryAt = steadyMs() + backoff;
     backoff = std::min(backoff * 2, kMaxBackoffMs);
   };
-  auto fail = [&](Job& job, const std::string& why) {
-    unavailable(why);
-    connected = false;
-    job.result.status = HOSTD_EUNAVAILABLE;
-    job.result.error = lastError;
-  };
   for (;;) {
-    Job job;
+    // Everything queued goes out as one pipeline: one round trip for a burst of writes.
+    std::vector<Job> batch;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
       if (stopping_) return;
-      job = std::move(jobs_.front());
-      jobs_.pop_front();
+      while (!jobs_.empty() && batch.size() < kMaxPipeline) {
+        batch.push_back(std::move(jobs_.front()));
+        jobs_.pop_front();
+      }
     }
-    const ipc::StateMsg& w = job.write;
     try {
       if (!connected) {
         if (steadyMs() < retryAt) throw Poco::IOException(lastError);
@@ -241,22 +249,21 @@ void RedisLink::commandThread() {
         client.setReceiveTimeout(timeout);
         connected = true;
       }
-      runWrite(client, cfg_.prefix, RedisChange{origin_, job.seq, {}}, w, &job.result);
+      std::vector<Array> cmds;
+      for (const Job& job : batch) cmds.push_back(buildWrite(cfg_.prefix, RedisChange{origin_, job.seq, {}}, job.write));
+      Array replies = client.sendCommands(cmds);
+      if (replies.size() != batch.size()) throw Poco::IOException("short pipeline reply");
+      size_t i = 0;
+      for (auto it = replies.begin(); it != replies.end(); ++it, ++i) batch[i].result = readResult(*it, batch[i].write);
       backoff = kFirstBackoffMs;
-    } catch (const Poco::Redis::RedisException& e) {
-      if (e.message().rfind("Lost connection", 0) == 0) {  // Poco's word for a dropped socket
-        fail(job, e.displayText());
-      } else {  // Redis answered with an error: the connection is fine, the write was refused.
-        bool notInteger = e.message().find("not an integer") != std::string::npos ||
-                          e.message().find("overflow") != std::string::npos;
-        job.result.status = notInteger ? HOSTD_EINVAL : HOSTD_ERROR;
-        job.result.error = notInteger ? "incr: the value of \"" + w.key + "\" is not an integer (or would overflow)"
-                                      : "shared state: redis refused the write: " + e.message();
-      }
-    } catch (const Poco::Exception& e) {
-      fail(job, e.displayText());
+    } catch (const Poco::Exception& e) {  // no connection, or it broke (Poco: "Lost connection")
+      unavailable(e.displayText());
+      connected = false;
+      for (Job& job : batch) job.result = StateResult{HOSTD_EUNAVAILABLE, 0, lastError};
     }
-    post([job = std::move(job)] { job.done(job.result, job.seq); });
+    post([batch = std::move(batch)] {
+      for (const Job& job : batch) job.done(job.result, job.seq);
+    });
   }
 }
 

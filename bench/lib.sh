@@ -1,0 +1,17 @@
+# Shared by the bench scripts (sourced). Needs BUILD and DIR set; sets PID and PORT.
+
+# start_hostd INI_TEXT: runs $BUILD/hostd on it until all workers are ready.
+start_hostd() {
+  printf '%s\n' "$1" > "$DIR/hostd.ini"
+  : > "$DIR/hostd.log"
+  "$BUILD/hostd" -c "$DIR/hostd.ini" 2>"$DIR/hostd.log" &
+  PID=$!
+  for _ in $(seq 200); do grep -q "\[H0105\]" "$DIR/hostd.log" && break; sleep 0.05; done
+  PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$DIR/hostd.log" | head -1 | sed 's/.*://')
+  [[ -n $PORT ]] || { echo "bench: hostd did not start:" >&2; cat "$DIR/hostd.log" >&2; exit 1; }
+}
+
+stop_hostd() { [[ -n ${PID:-} ]] && { kill -TERM "$PID" 2>/dev/null; wait "$PID" 2>/dev/null || true; }; PID=; }
+
+# wrk output -> requests/s, rounded
+rps() { awk '/^Requests\/sec:/ {printf "%.0f", $2}'; }
