@@ -1,4 +1,9 @@
-# Shared by the bench scripts (sourced). Needs BUILD and DIR set; sets PID and PORT.
+# Shared by the bench scripts (sourced from the repository root). The load knobs:
+DURATION=${DURATION:-5}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+WORKERS=${WORKERS:-$(nproc)}
+# start_hostd needs BUILD and DIR set; it sets PID and PORT.
 
 # start_hostd INI_TEXT: runs $BUILD/hostd on it until all workers are ready.
 start_hostd() {

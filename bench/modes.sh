@@ -7,15 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
-DURATION=${DURATION:-5}
-CONNECTIONS=${CONNECTIONS:-64}
-THREADS=${THREADS:-2}
-WORKERS=${WORKERS:-$(nproc)}
+source bench/lib.sh
 command -v wrk >/dev/null || { echo "bench: wrk is missing: apt-get install wrk" >&2; exit 1; }
 [[ -f $BUILD/test-plugins/testplug.so ]] || { echo "bench: $BUILD/test-plugins/testplug.so missing (build with tests on)" >&2; exit 1; }
 
 DIR=$(mktemp -d /tmp/hostd-modes-XXXXXX)
-source bench/lib.sh
 trap 'stop_hostd; rm -rf "$DIR"' EXIT
 
 start() {  # mode

@@ -8,17 +8,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
-DURATION=${DURATION:-5}
-CONNECTIONS=${CONNECTIONS:-64}
-THREADS=${THREADS:-2}
-WORKERS=${WORKERS:-$(nproc)}
+source bench/lib.sh
 for tool in wrk redis-server curl; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is missing: apt-get install ${tool}" >&2; exit 1; }
 done
 [[ -f $BUILD/test-plugins/shareplug.so ]] || { echo "bench: $BUILD/test-plugins/shareplug.so missing (build with tests on)" >&2; exit 1; }
 
 DIR=$(mktemp -d /tmp/hostd-state-XXXXXX)
-source bench/lib.sh
 REDIS_PID=
 trap 'stop_hostd; [[ -n $REDIS_PID ]] && kill "$REDIS_PID" 2>/dev/null; rm -rf "$DIR"' EXIT
 
