@@ -21,6 +21,10 @@ struct StateConfig {
   std::string prefix = "hostd:";  ///< every Redis key (and the change channel) starts with it
   unsigned timeout_ms = 2000;     ///< a Redis command taking longer fails with HOSTD_EUNAVAILABLE
 };
+inline bool operator==(const StateConfig& a, const StateConfig& b) {
+  return a.backend == b.backend && a.redis_host == b.redis_host && a.redis_port == b.redis_port &&
+         a.prefix == b.prefix && a.timeout_ms == b.timeout_ms;
+}
 
 struct ListenAddress {
   std::string host = "127.0.0.1";  ///< numeric address; "localhost" is kept as written

@@ -390,6 +390,11 @@ void Master::reload(const std::string& trigger) {
                  current_->cfg.listen.toString() + "); restart hostd to move it");
     cfg.listen = current_->cfg.listen;
   }
+  if (!(cfg.state == current_->cfg.state)) {
+    log_.warning("[H0138] [state] changed: the shared-state backend is kept (" + state_->describe() +
+                 "); restart hostd to switch it");
+    cfg.state = current_->cfg.state;
+  }
   std::string why;
   std::shared_ptr<Generation> next = prepare(cfg, current_->id + 1, listenFd_, store_, &why);
   if (!next) {

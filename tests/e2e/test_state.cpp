@@ -126,3 +126,24 @@ TEST_CASE("incr of a value that is not a number fails with a clear error, the wo
   CHECK(ok->body == "-5\n");
   CHECK(h.countLog("[H0111]") == 0);
 }
+
+TEST_CASE("a reload keeps the shared state and its backend", "[e2e][state]") {
+  const std::string base = testConfig("shareplug", 2);
+  HostdProcess h(base);
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  for (int i = 0; i < 3; ++i) REQUIRE(httpGet(port, "/incr?key=count"));
+  REQUIRE(httpGet(port, "/set?key=full/a&value=kept"));
+  // The new config asks for Redis: the reload goes on, on the store it has.
+  h.dir().write("server.ini", base + "[state]\nbackend = redis\nurl = redis://127.0.0.1:1\n");
+  REQUIRE(h.signal(SIGHUP) == 0);
+  REQUIRE(h.waitForLog("[H0138]", 5s));
+  REQUIRE(h.waitForLog("[H0123]", 10s));
+  // Every worker now is a new one, and its init saw the state.
+  for (int i = 0; i < 4; ++i) {
+    auto r = httpGet(port, "/init");
+    REQUIRE(r);
+    CHECK(r->body == "keys:kept,-,count=3\n");
+  }
+  CHECK(h.countLog("[H0136]") == 0);
+}
