@@ -1,7 +1,11 @@
 // The plugin ABI check: every refusal names what was seen and what was expected.
 #include "plugin/plugin_loader.h"
+#include "worker/host_api.h"
 
 #include <catch2/catch.hpp>
+
+#include <cstddef>
+#include <cstring>
 
 using hostd::plugin::checkDescriptor;
 
@@ -68,4 +72,24 @@ TEST_CASE("a plugin without on_request is refused", "[abi]") {
 TEST_CASE("loading a missing file explains what to check", "[abi]") {
   REQUIRE_THROWS_WITH(hostd::plugin::loadPlugin("/nonexistent/x.so"),
                       Catch::Contains("cannot load plugin /nonexistent/x.so"));
+}
+
+TEST_CASE("the host API table only grew at its end, and the host fills every member", "[abi]") {
+  // 1.1 members follow the 1.0 ones, 1.2 members follow the 1.1 ones: a plugin built
+  // against an older minor finds every member it knows where it expects it.
+  static_assert(offsetof(hostd_host_api, queue_work) > offsetof(hostd_host_api, fatal));
+  static_assert(offsetof(hostd_host_api, state_get) > offsetof(hostd_host_api, send_to));
+  static_assert(offsetof(hostd_host_api, child_kill) == sizeof(hostd_host_api) - sizeof(void*));
+  static hostd::worker::HostServices services;  // the table keeps a pointer to it
+  const hostd_host_api* api = hostd::worker::makeHostApi(&services);
+  CHECK(api->size == sizeof(hostd_host_api));
+  CHECK(api->abi_minor == HOSTD_ABI_MINOR);
+  // Every function pointer is set (the table is a run of pointers after the header).
+  const char* base = reinterpret_cast<const char*>(api);
+  for (size_t off = offsetof(hostd_host_api, req_method); off < sizeof(hostd_host_api); off += sizeof(void*)) {
+    void* fn = nullptr;
+    std::memcpy(&fn, base + off, sizeof fn);
+    INFO("host API member at offset " << off);
+    CHECK(fn != nullptr);
+  }
 }
