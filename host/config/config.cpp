@@ -287,7 +287,7 @@ Config parseConfig(std::string_view text, const std::string& file, unsigned cpuC
   c.state.prefix = r.text("state.prefix", "hostd:");
   if (c.state.prefix.size() > 256 || c.state.prefix.find_first_of(" \t\r\n") != std::string::npos)
     r.fail("state.prefix", c.state.prefix, "at most 256 characters without spaces");
-  c.state.timeout_ms = unsigned(r.number("state.timeout_ms", 2000, 10, 600000));
+  c.state.timeout_ms = unsigned(r.number("state.timeout_ms", 2000, 10, 60000));
   return c;
 }
 

@@ -35,6 +35,7 @@ const char* kIncrScript =
 constexpr unsigned kFirstBackoffMs = 100;
 constexpr unsigned kMaxBackoffMs = 5000;
 constexpr size_t kMaxPipeline = 256;
+constexpr unsigned kPingEveryMs = 1000;
 
 uint64_t steadyMs() {
   return uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -109,6 +110,7 @@ std::string randomOrigin() {
 }  // namespace
 
 std::string encodeRedisChange(const RedisChange& rc) {
+  if (rc.ping) return rc.origin + " 0 p";
   const ipc::StateMsg& c = rc.change;
   std::string out = rc.origin + " " + std::to_string(rc.seq) + " " + (c.op == ipc::StateMsg::Del ? "d" : "s") +
                     std::to_string(c.key.size()) + ":" + c.key;
@@ -122,6 +124,12 @@ bool decodeRedisChange(const std::string& text, RedisChange* rc) {
   if (sp2 == std::string::npos || sp1 == 0 || sp2 == sp1 + 1) return false;
   std::optional<int64_t> seq = parseCounter(text.substr(sp1 + 1, sp2 - sp1 - 1));
   size_t op = sp2 + 1;
+  if (seq && text.compare(op, std::string::npos, "p") == 0) {
+    rc->origin = text.substr(0, sp1);
+    rc->seq = 0;
+    rc->ping = true;
+    return true;
+  }
   if (!seq || *seq < 0 || text.size() < op + 3 || (text[op] != 's' && text[op] != 'd')) return false;
   size_t colon = text.find(':', op);
   if (colon == std::string::npos || colon == op + 1) return false;
@@ -135,6 +143,7 @@ bool decodeRedisChange(const std::string& text, RedisChange* rc) {
   if (del && colon + 1 + keyLen != text.size()) return false;
   rc->origin = text.substr(0, sp1);
   rc->seq = uint64_t(*seq);
+  rc->ping = false;
   rc->change.kind = ipc::StateMsg::Change;
   rc->change.op = del ? ipc::StateMsg::Del : ipc::StateMsg::Set;
   rc->change.key = text.substr(colon + 1, keyLen);
@@ -234,13 +243,14 @@ void RedisLink::commandThread() {
     std::vector<Job> batch;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+      cv_.wait_for(lock, std::chrono::milliseconds(kPingEveryMs), [this] { return stopping_ || !jobs_.empty(); });
       if (stopping_) return;
       while (!jobs_.empty() && batch.size() < kMaxPipeline) {
         batch.push_back(std::move(jobs_.front()));
         jobs_.pop_front();
       }
     }
+    checkSubscription();
     try {
       if (!connected) {
         if (steadyMs() < retryAt) throw Poco::IOException(lastError);
@@ -248,6 +258,12 @@ void RedisLink::commandThread() {
         client.connect(cfg_.redis_host, cfg_.redis_port, timeout);
         client.setReceiveTimeout(timeout);
         connected = true;
+      }
+      if (batch.empty()) {  // idle for a second: a ping through the subscription
+        Array ping;
+        ping << "PUBLISH" << cfg_.prefix + "changes" << encodeRedisChange(RedisChange{origin_, 0, {}, true});
+        client.execute<Poco::Int64>(ping);
+        continue;
       }
       std::vector<Array> cmds;
       for (const Job& job : batch) cmds.push_back(buildWrite(cfg_.prefix, RedisChange{origin_, job.seq, {}}, job.write));
@@ -261,10 +277,44 @@ void RedisLink::commandThread() {
       connected = false;
       for (Job& job : batch) job.result = StateResult{HOSTD_EUNAVAILABLE, 0, lastError};
     }
+    if (batch.empty()) continue;
     post([batch = std::move(batch)] {
       for (const Job& job : batch) job.done(job.result, job.seq);
     });
   }
+}
+
+std::map<std::string, std::string> RedisLink::loadAll(std::vector<std::string>* oversized) {
+  const Poco::Timespan timeout(Poco::Timespan::TimeDiff(cfg_.timeout_ms) * 1000);
+  std::map<std::string, std::string> all;
+  Poco::Redis::Client loader;
+  loader.connect(cfg_.redis_host, cfg_.redis_port, timeout);
+  loader.setReceiveTimeout(timeout);
+  std::string cursor = "0";
+  do {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) throw Poco::IOException("stopping");
+    }
+    Array scan;
+    scan << "SCAN" << cursor << "MATCH" << globEscape(cfg_.prefix) + "*" << "COUNT" << "1000";
+    Array reply = loader.execute<Array>(scan);
+    cursor = reply.get<BulkString>(0).value();
+    Array keys = reply.get<Array>(1);
+    if (keys.isNull() || keys.size() == 0) continue;
+    Array mget;
+    mget << "MGET";
+    for (size_t i = 0; i < keys.size(); ++i) mget << keys.get<BulkString>(i).value();
+    Array values = loader.execute<Array>(mget);
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const std::string k = keys.get<BulkString>(i).value().substr(cfg_.prefix.size());
+      BulkString v = values.get<BulkString>(i);
+      if (v.isNull()) continue;  // gone meanwhile, or not a string
+      if (k.size() + v.value().size() > HOSTD_MAX_MESSAGE) oversized->push_back(k);
+      else all[k] = v.value();
+    }
+  } while (cursor != "0");
+  return all;
 }
 
 void RedisLink::subscriberThread() {
@@ -277,7 +327,7 @@ void RedisLink::subscriberThread() {
       Poco::Net::StreamSocket sock;
       sock.connect(Poco::Net::SocketAddress(cfg_.redis_host, cfg_.redis_port), timeout);
       sock.setKeepAlive(true);
-      struct Registered {  // the fd close() may shut down, valid while sock lives
+      struct Registered {  // the fd close() and the watchdog may shut down, valid while sock lives
         RedisLink* self;
         Registered(RedisLink* s, int fd) : self(s) {
           std::lock_guard<std::mutex> lock(self->mu_);
@@ -287,6 +337,7 @@ void RedisLink::subscriberThread() {
         ~Registered() {
           std::lock_guard<std::mutex> lock(self->mu_);
           self->subscriberFd_ = -1;
+          self->streaming_ = false;
         }
       } registered(this, sock.impl()->sockfd());
       Poco::Redis::RedisOutputStream out(sock);
@@ -299,39 +350,32 @@ void RedisLink::subscriberThread() {
 
       // Everything under the prefix, loaded after subscribing: changes made meanwhile wait
       // in the socket and are applied after the reset, in order.
-      std::map<std::string, std::string> all;
-      Poco::Redis::Client loader;
-      loader.connect(cfg_.redis_host, cfg_.redis_port, timeout);
-      loader.setReceiveTimeout(timeout);
-      std::string cursor = "0";
-      do {
-        Array scan;
-        scan << "SCAN" << cursor << "MATCH" << globEscape(cfg_.prefix) + "*" << "COUNT" << "1000";
-        Array reply = loader.execute<Array>(scan);
-        cursor = reply.get<BulkString>(0).value();
-        Array keys = reply.get<Array>(1);
-        if (keys.isNull() || keys.size() == 0) continue;
-        Array mget;
-        mget << "MGET";
-        for (size_t i = 0; i < keys.size(); ++i) mget << keys.get<BulkString>(i).value();
-        Array values = loader.execute<Array>(mget);
-        for (size_t i = 0; i < keys.size(); ++i) {
-          const std::string k = keys.get<BulkString>(i).value();
-          BulkString v = values.get<BulkString>(i);
-          if (!v.isNull()) all[k.substr(cfg_.prefix.size())] = v.value();
-        }
-      } while (cursor != "0");
-      loader.disconnect();
+      std::vector<std::string> oversized;
+      std::map<std::string, std::string> all = loadAll(&oversized);
+      reportOversized(oversized);
       post([this, all = std::move(all)]() mutable { events_.reset(std::move(all)); });
       setUp(true, "");
       backoff = kFirstBackoffMs;
-
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        streaming_ = true;
+        lastPongMs_ = steadyMs();
+      }
       for (;;) {
         RedisType::Ptr r = readReply(in);
         const Array* a = asArray(r);
         if (!a || a->size() != 3 || a->get<BulkString>(0).value() != "message") continue;
         RedisChange rc;
         if (!decodeRedisChange(a->get<BulkString>(2).value(), &rc)) continue;
+        if (rc.origin == origin_) {
+          std::lock_guard<std::mutex> lock(mu_);
+          lastPongMs_ = steadyMs();
+        }
+        if (rc.ping) continue;
+        if (rc.change.key.size() + rc.change.value.size() > HOSTD_MAX_MESSAGE) {
+          reportOversized({rc.change.key});  // written by another Redis client
+          rc.change = makeChange(rc.change.key, nullptr);
+        }
         uint64_t ownSeq = rc.origin == origin_ ? rc.seq : 0;
         post([this, change = std::move(rc.change), ownSeq] { events_.change(change, ownSeq); });
       }
@@ -347,6 +391,27 @@ void RedisLink::subscriberThread() {
     setUp(false, why);
     if (!pause(backoff)) return;
     backoff = std::min(backoff * 2, kMaxBackoffMs);
+  }
+}
+
+void RedisLink::reportOversized(const std::vector<std::string>& keys) {
+  if (keys.empty()) return;
+  post([n = keys.size(), first = keys.front()] {
+    Poco::Logger::get("master").warning(
+        "[H0139] shared state: " + std::to_string(n) + " Redis value(s) (first: \"" + first +
+        "\") exceed key + value = " + std::to_string(HOSTD_MAX_MESSAGE) + " bytes; workers see them as absent");
+  });
+}
+
+void RedisLink::checkSubscription() {
+  // Called by the command thread: a subscription that has not carried our own traffic
+  // (a write's echo, or the ping sent every second when idle) for this long is dead
+  // even if TCP has not noticed (a NAT or a partition): cut it, the subscriber reconnects.
+  const uint64_t limit = cfg_.timeout_ms + 2 * kPingEveryMs;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (streaming_ && subscriberFd_ >= 0 && steadyMs() - lastPongMs_ > limit) {
+    streaming_ = false;
+    ::shutdown(subscriberFd_, SHUT_RDWR);
   }
 }
 

@@ -24,6 +24,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace hostd::master {
 
@@ -62,6 +63,12 @@ class RedisLink {
 
   void commandThread();
   void subscriberThread();
+  /// SCAN + MGET of every key under the prefix (keys without it); entries too large for a
+  /// worker are left out and named in *oversized.
+  std::map<std::string, std::string> loadAll(std::vector<std::string>* oversized);
+  void reportOversized(const std::vector<std::string>& keys);
+  /// The watchdog of the subscription (see redis_link.cpp).
+  void checkSubscription();
   /// Queues fn for the loop thread.
   void post(std::function<void()> fn);
   void drainPosted();
@@ -82,7 +89,9 @@ class RedisLink {
   bool stopping_ = false;
   std::deque<Job> jobs_;                        // command thread input
   std::deque<std::function<void()>> posted_;    // loop input
-  std::atomic<int> subscriberFd_{-1};           // shut down by close() to wake the reader
+  int subscriberFd_ = -1;                       // shut down by close() / the watchdog to wake the reader
+  bool streaming_ = false;                      // the subscriber is reading changes
+  uint64_t lastPongMs_ = 0;                     // our own traffic last seen on the subscription
   std::atomic<int> up_{-1};                     // -1 unknown, 0 down, 1 up (logging only)
   const std::string origin_;                    // this hostd in published changes
   uint64_t nextSeq_ = 1;                        // loop thread
@@ -95,8 +104,10 @@ struct RedisChange {
   std::string origin;  ///< 16 hex digits, random per master
   uint64_t seq = 0;
   ipc::StateMsg change;
+  bool ping = false;   ///< no change: a liveness probe of the subscription
 };
-/// "<origin> <seq> s<key length>:<key><value>" or "... d<key length>:<key>".
+/// "<origin> <seq> s<key length>:<key><value>", "... d<key length>:<key>", or
+/// "<origin> 0 p" (a ping).
 std::string encodeRedisChange(const RedisChange& rc);
 /// False if it is not such a message.
 bool decodeRedisChange(const std::string& text, RedisChange* rc);

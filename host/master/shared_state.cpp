@@ -30,15 +30,27 @@ SharedState::SharedState(uv_loop_t* loop, const config::StateConfig& cfg, Sinks 
       ackUpTo(ownSeq);
     }
   };
-  ev.status = [this](bool up) {
-    subscribed_ = up;
-    if (!up) ackUpTo(UINT64_MAX);  // their changes may never come back: do not hold the writers
+  ev.status = [this](bool) {
     if (ready_) return;
     ready_ = true;
     if (onReady_) std::exchange(onReady_, nullptr)();
   };
   redis_ = std::make_unique<RedisLink>(loop, cfg_, std::move(ev));
   redis_->start();
+  // A write's own change may never come back (Redis restarted in between): past the
+  // timeout its completion runs anyway — the write itself was applied.
+  uv_timer_init(loop, &ackTimer_);
+  ackTimer_.data = this;
+  uv_timer_start(&ackTimer_, [](uv_timer_t* t) {
+    auto* self = static_cast<SharedState*>(t->data);
+    uint64_t now = uv_now(t->loop);
+    while (!self->acks_.empty() && now - self->acks_.front().parkedAt > self->cfg_.timeout_ms) {
+      PendingAck a = std::move(self->acks_.front());
+      self->acks_.pop_front();
+      a.done(a.result);
+    }
+  }, 500, 500);
+  timerOpen_ = true;
 }
 
 SharedState::~SharedState() { close(); }
@@ -59,8 +71,8 @@ void SharedState::write(const ipc::StateMsg& w, DoneFn done) {
     return;
   }
   redis_->write(w, [this, done = std::move(done)](const StateResult& r, uint64_t seq) {
-    if (r.status != HOSTD_OK || !subscribed_ || seq <= echoed_) done(r);
-    else acks_.push_back(PendingAck{seq, done, r});
+    if (r.status != HOSTD_OK || seq <= echoed_) done(r);
+    else acks_.push_back(PendingAck{seq, uv_now(ackTimer_.loop), done, r});
   });
 }
 
@@ -86,6 +98,8 @@ std::string SharedState::describe() const {
 
 void SharedState::close() {
   if (redis_) redis_->close();
+  if (timerOpen_) uv_close(reinterpret_cast<uv_handle_t*>(&ackTimer_), nullptr);
+  timerOpen_ = false;
 }
 
 }  // namespace hostd::master

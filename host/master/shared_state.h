@@ -64,12 +64,14 @@ class SharedState {
   // Redis: successful writes whose change has not come back yet, in seq order.
   struct PendingAck {
     uint64_t seq;
+    uint64_t parkedAt;  ///< uv_now
     DoneFn done;
     StateResult result;
   };
   std::deque<PendingAck> acks_;
-  uint64_t echoed_ = 0;      ///< the highest seq of ours seen on the subscription
-  bool subscribed_ = false;  ///< the subscription is up (else writes are acked at once)
+  uint64_t echoed_ = 0;  ///< the highest seq of ours seen on the subscription
+  uv_timer_t ackTimer_{};  ///< runs the completions whose change did not come back in time
+  bool timerOpen_ = false;
 };
 
 }  // namespace hostd::master

@@ -59,6 +59,9 @@ int runChildExec(int argc, char** argv) {
   if (argc < 4) return 127;
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != std::atol(argv[2])) _exit(127);  // the worker died before prctl
+  // Only stdio goes to the program: not a plugin's fds that lack close-on-exec.
+  if (close_range(3, ~0U, 0) != 0)
+    for (int fd = 3, max = int(sysconf(_SC_OPEN_MAX)); fd < max; ++fd) close(fd);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -99,7 +102,8 @@ uint64_t ChildProcesses::spawn(const char* file, const char* const* args, const 
   if (!file) return 0;
   std::vector<std::string> argv{file};
   for (const char* const* a = args; a && *a; ++a) argv.emplace_back(*a);
-  hostd_spawn_callbacks none{};
+  hostd_spawn_callbacks none{sizeof(hostd_spawn_callbacks), nullptr, nullptr, nullptr};
+  if (cbs && cbs->size < sizeof(hostd_spawn_callbacks)) return 0;
   int rc = HOSTD_OK;
   return start(argv, opts, nullptr, cbs ? cbs : &none, arg, &rc);
 }
@@ -111,9 +115,14 @@ uint64_t ChildProcesses::start(const std::vector<std::string>& argv, const hostd
     *rc = HOSTD_ENOTFOUND;
     return 0;
   }
-  // Members of a newer options struct than ours are ignored; older ones lack nothing we read.
+  // A newer plugin's options struct is larger: its extra members are ignored. A smaller
+  // size is a caller that did not set it.
   hostd_exec_options o{sizeof(hostd_exec_options), 0, 0, nullptr};
-  if (opts && opts->size >= sizeof(hostd_exec_options)) o = *opts;
+  if (opts && opts->size < sizeof(hostd_exec_options)) {
+    *rc = HOSTD_EINVAL;
+    return 0;
+  }
+  if (opts) o = *opts;
 
   std::string parent = std::to_string(getpid());
   std::vector<const char*> args{exe_.c_str(), "--child-exec", parent.c_str()};
@@ -215,7 +224,9 @@ void ChildProcesses::onTimeout(uv_timer_t* t) {
 }
 
 void ChildProcesses::abort(Child& c, int status, const std::string& why) {
-  if (c.exited || c.status != HOSTD_OK) return;
+  // Also after the direct child exited: what it left running in its group may still
+  // hold the output open, and is what the timeout or cap is about then.
+  if (c.reported || c.status != HOSTD_OK) return;
   c.status = status;
   c.message = why;
   ::kill(-c.pid, SIGKILL);
@@ -226,7 +237,6 @@ void ChildProcesses::onExit(uv_process_t* p, int64_t status, int signal) {
   c->exited = true;
   c->exitCode = signal ? -1 : int(status);
   c->termSignal = signal;
-  uv_timer_stop(&c->timer);
   c->owner->maybeFinish(*c);
 }
 
@@ -257,14 +267,13 @@ void ChildProcesses::maybeFinish(Child& c) {
 }
 
 int ChildProcesses::kill(uint64_t id, int signum) {
-  auto it = children_.find(id);
-  if (it == children_.end() || it->second->exited) return HOSTD_ENOTFOUND;
-  return ::kill(-it->second->pid, signum) == 0 ? HOSTD_OK : HOSTD_EINVAL;
+  auto it = children_.find(id);  // until reported: the group may outlive its leader
+  if (it == children_.end()) return HOSTD_ENOTFOUND;
+  return ::kill(-it->second->pid, signum) == 0 ? HOSTD_OK : HOSTD_ENOTFOUND;
 }
 
 void ChildProcesses::killAll() {
-  for (auto& [id, c] : children_)
-    if (!c->exited) ::kill(-c->pid, SIGKILL);
+  for (auto& [id, c] : children_) ::kill(-c->pid, SIGKILL);
 }
 
 }  // namespace hostd::worker

@@ -7,6 +7,7 @@
 #include <Poco/Logger.h>
 
 #include <csignal>
+#include <fcntl.h>
 #include <cstddef>
 #include <fstream>
 #include <cstdlib>
@@ -91,6 +92,9 @@ void Worker::failStartup(const std::string& why) {
 int Worker::run() {
   // Ask the kernel for SIGTERM (= drain) when the master dies, and close the race.
   prctl(PR_SET_PDEATHSIG, SIGTERM);
+  // The inherited fds came through dup2 (no close-on-exec): keep them from any program
+  // this worker runs (a child holding the listening socket would outlive us on the port).
+  for (int fd : {env_.listenFd, env_.channelIn, env_.channelOut}) fcntl(fd, F_SETFD, FD_CLOEXEC);
   channel_ = new ipc::Channel(loop_);
   if (int rc = channel_->open(env_.channelIn, env_.channelOut); rc != 0) {
     log().error("[H0201] worker " + std::to_string(env_.id) + " cannot open its control channel: " + uv_strerror(rc));

@@ -52,6 +52,22 @@ TEST_CASE("exec past its timeout is killed and reported", "[e2e][children]") {
   CHECK(s.get("/exec?cmd=echo+again") == "status=0\ncode=0\nsignal=0\nout=again\n\nerr=\nmessage=\n");
 }
 
+TEST_CASE("the timeout also covers what a command left running in the background", "[e2e][children]") {
+  Server s;
+  auto started = std::chrono::steady_clock::now();
+  std::string body = s.get("/exec?cmd=sleep+30+%26+echo+$!&timeout=500");
+  CHECK(std::chrono::steady_clock::now() - started < 10s);
+  CHECK_THAT(body, Catch::StartsWith("status=-8\n") && Catch::Contains("timeout of 500 ms"));
+  size_t out = body.find("out=") + 4;
+  pid_t sleeper = pid_t(std::stol(body.substr(out, body.find('\n', out) - out)));
+  CHECK(waitUntil([&] { return !processAlive(sleeper); }, 5s));
+}
+
+TEST_CASE("a child inherits stdio only: not the listening socket nor the control channel", "[e2e][children]") {
+  Server s;
+  CHECK(s.get("/exec?cmd=ls+/proc/$$/fd+|+tr+-s+%27\\n%27+%27+%27") == "status=0\ncode=0\nsignal=0\nout=0 1 2 \nerr=\nmessage=\n");
+}
+
 TEST_CASE("exec output over max_output kills the child and keeps the first bytes", "[e2e][children]") {
   Server s;
   std::string body = s.get("/exec?cmd=yes&cap=1000");

@@ -2,6 +2,7 @@
 // an outage in the middle of a test.
 #include "harness.h"
 #include "redis_server.h"
+#include "tcp_proxy.h"
 
 #include <catch2/catch.hpp>
 
@@ -152,4 +153,55 @@ TEST_CASE("hostd starts and serves while Redis is unreachable, and catches up wh
   }, 10s, 100ms));
   REQUIRE(ok);
   CHECK(ok->body == "42\n");
+}
+
+TEST_CASE("a Redis connection gone silent is detected and replaced, and writes never hang", "[e2e][redis]") {
+  RedisServer redis;
+  TcpProxy proxy(redis.port());
+  HostdProcess h(testConfig("shareplug", 1, "[state]\nbackend = redis\nurl = redis://127.0.0.1:" +
+                                                std::to_string(proxy.port()) + "\nprefix = sil:\ntimeout_ms = 500\n"));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  auto first = httpGet(port, "/incr?key=k");
+  REQUIRE(first);
+  REQUIRE(first->body == "1\n");
+
+  proxy.freeze();  // both connections of the master now lead nowhere, and nothing tells it
+  REQUIRE(redis.command({"SET", "sil:ext", "from-outside"}) == "+OK\r\n");
+  // Writes answer (an error, or success on a new connection), each within a bound.
+  for (int i = 0; i < 3; ++i) {
+    auto r = httpGet(port, "/incr?key=k", 8s);
+    REQUIRE(r);
+    CHECK((r->status == 200 || r->status == 503));
+  }
+  // The dead subscription is noticed, replaced, and the state reloaded.
+  CHECK(h.waitForLog("[H0136]", 10s));
+  CHECK(h.waitForLogCount("[H0135]", 2, 10s));
+  CHECK(waitUntil([&] {
+    auto r = httpGet(port, "/get?key=ext");
+    return r && r->body == "from-outside";
+  }, 10s, 100ms));
+  std::optional<HttpResponse> ok;
+  CHECK(waitUntil([&] {
+    ok = httpGet(port, "/set-get?key=after&value=works", 8s);
+    return ok && ok->status == 200 && ok->body == "works";
+  }, 10s, 100ms));
+  CHECK(proxy.accepted() >= 4);  // new connections replaced the frozen ones
+}
+
+TEST_CASE("a Redis value too large for a worker is left out with a warning", "[e2e][redis]") {
+  RedisServer redis;
+  REQUIRE(redis.command({"SET", "big:huge", std::string(70000, 'x')}) == "+OK\r\n");
+  REQUIRE(redis.command({"SET", "big:small", "fine"}) == "+OK\r\n");
+  HostdProcess h(config(redis, 1, "big:"));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  CHECK(h.waitForLog("[H0139]", 5s));
+  CHECK_THAT(h.output(), Catch::Contains("\"huge\""));
+  auto huge = httpGet(port, "/get?key=huge");
+  REQUIRE(huge);
+  CHECK(huge->status == 404);
+  auto small = httpGet(port, "/get?key=small");
+  REQUIRE(small);
+  CHECK(small->body == "fine");
 }

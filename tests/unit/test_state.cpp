@@ -202,4 +202,10 @@ TEST_CASE("the Redis change message round-trips keys that hold the separators", 
   CHECK_FALSE(master::decodeRedisChange("o 1 d1:ab", &back));
   CHECK_FALSE(master::decodeRedisChange("o x s1:a", &back));
   CHECK_FALSE(master::decodeRedisChange("s1:a", &back));
+  master::RedisChange ping{"abc", 0, {}, true};
+  REQUIRE(master::decodeRedisChange(master::encodeRedisChange(ping), &back));
+  CHECK(back.ping);
+  CHECK(back.origin == "abc");
+  REQUIRE(master::decodeRedisChange(master::encodeRedisChange(set), &back));
+  CHECK_FALSE(back.ping);
 }

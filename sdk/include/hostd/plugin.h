@@ -108,7 +108,7 @@ typedef void (*hostd_state_watch_fn)(void *arg, const char *key, size_t key_len,
 
 /** Options of exec / exec_file / spawn (1.2). Pass NULL for the defaults. */
 typedef struct hostd_exec_options {
-  uint32_t size;       /**< sizeof(hostd_exec_options) */
+  uint32_t size;       /**< sizeof(hostd_exec_options); smaller: the call fails, HOSTD_EINVAL */
   uint32_t timeout_ms; /**< kill the child (and its process group) after this; 0 = never */
   size_t max_output;   /**< exec/exec_file: stdout and stderr cap each; 0 = 1 MiB. Past it
                             the child is killed and the result is HOSTD_ETOOBIG. */
@@ -129,6 +129,7 @@ typedef struct hostd_exec_result {
 
 /** What a spawned child reports (1.2); each may be NULL. All run on the loop. */
 typedef struct hostd_spawn_callbacks {
+  uint32_t size; /**< sizeof(hostd_spawn_callbacks) */
   void (*on_stdout)(void *arg, const char *data, size_t len); /**< a chunk, as it arrives */
   void (*on_stderr)(void *arg, const char *data, size_t len);
   /** Last call, after both streams ended. status as in hostd_exec_result. */

@@ -404,23 +404,23 @@ inline int64_t get_int(std::string_view key, int64_t fallback = 0) {
 }
 /// Sets key to value in every worker. done (optional) runs once the store applied it.
 inline void set(std::string_view key, std::string_view value, DoneFn done = {}) {
+  const hostd_host_api& h = detail::host();
   auto* box = new DoneFn(std::move(done));
   detail::write("hostd::state::set",
-                detail::host().state_set(key.data(), key.size(), value.data(), value.size(), &detail::done_trampoline, box),
-                box);
+                h.state_set(key.data(), key.size(), value.data(), value.size(), &detail::done_trampoline, box), box);
 }
 /// Deletes key everywhere.
 inline void del(std::string_view key, DoneFn done = {}) {
+  const hostd_host_api& h = detail::host();
   auto* box = new DoneFn(std::move(done));
-  detail::write("hostd::state::del", detail::host().state_del(key.data(), key.size(), &detail::done_trampoline, box),
-                box);
+  detail::write("hostd::state::del", h.state_del(key.data(), key.size(), &detail::done_trampoline, box), box);
 }
 /// Atomically adds delta to the integer in key (absent = 0); StateResult::value is the
 /// new value. Exact under any concurrency, across workers (and hosts, with Redis).
 inline void incr(std::string_view key, int64_t delta = 1, DoneFn done = {}) {
+  const hostd_host_api& h = detail::host();
   auto* box = new DoneFn(std::move(done));
-  detail::write("hostd::state::incr",
-                detail::host().state_incr(key.data(), key.size(), delta, &detail::done_trampoline, box), box);
+  detail::write("hostd::state::incr", h.state_incr(key.data(), key.size(), delta, &detail::done_trampoline, box), box);
 }
 /// Calls fn on every change of key, made by any worker. Returns an id for unwatch().
 inline uint64_t watch(std::string_view key, WatchFn fn) { return detail::watch(key, false, std::move(fn)); }
@@ -545,7 +545,8 @@ inline uint64_t spawn(const std::string& file, const std::vector<std::string>& a
   hostd_exec_options o = detail::c_options(opts);
   std::vector<const char*> argv = detail::c_args(args);
   auto* box = new detail::SpawnBox{std::move(handlers)};
-  hostd_spawn_callbacks cbs{&detail::spawn_out, &detail::spawn_err, &detail::spawn_exit};
+  hostd_spawn_callbacks cbs{sizeof(hostd_spawn_callbacks), &detail::spawn_out, &detail::spawn_err,
+                            &detail::spawn_exit};
   uint64_t id = h.spawn(file.c_str(), argv.data(), &o, &cbs, box);
   if (id == 0) {
     delete box;
