@@ -4,7 +4,6 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 extern char** environ;
@@ -52,26 +51,6 @@ std::string findProgram(const std::string& file) {
     start = end + 1;
   }
   return {};
-}
-
-int runChildExec(int argc, char** argv) {
-  // argv: hostd --child-exec PARENT_PID PROGRAM ARGS...
-  if (argc < 4) return 127;
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != std::atol(argv[2])) _exit(127);  // the worker died before prctl
-  // Only stdio goes to the program: not a plugin's fds that lack close-on-exec.
-  if (close_range(3, ~0U, 0) != 0)
-    for (int fd = 3, max = int(sysconf(_SC_OPEN_MAX)); fd < max; ++fd) close(fd);
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-  signal(SIGPIPE, SIG_DFL);
-  execvp(argv[3], argv + 3);
-  int e = errno;
-  std::string msg = std::string("hostd: cannot run ") + argv[3] + ": " + std::strerror(e) + "\n";
-  ssize_t ignored = write(2, msg.data(), msg.size());
-  (void)ignored;
-  return 127;
 }
 
 ChildProcesses::ChildProcesses(uv_loop_t* loop, std::string exe) : loop_(loop), exe_(std::move(exe)) {

@@ -1,10 +1,10 @@
 // Child processes of a worker (the SDK's exec / exec_file / spawn), on the worker's loop.
 //
-// Every child is started through the hostd binary itself in "--child-exec" mode, a
-// trampoline that sets PR_SET_PDEATHSIG = SIGKILL and then execs the real program: so a
-// child dies with its worker even when the worker is SIGKILLed. Each child leads its own
-// process group (setsid); timeouts, caps, child_kill and the worker's exit signal that
-// group. Children see the worker's environment minus HOSTD_* and have stdin = /dev/null.
+// Every child is started through the hostd binary itself in "--child-exec" mode: a small
+// supervisor (worker/child_exec.cpp) that leads the child's own process group, runs the
+// program in it and kills the whole group if the worker dies — even by SIGKILL. Timeouts,
+// caps, child_kill and the worker's exit signal that group. Children see the worker's
+// environment minus HOSTD_*, stdin = /dev/null, and no other inherited descriptor.
 #pragma once
 
 #include <hostd/plugin.h>
@@ -59,8 +59,7 @@ class ChildProcesses {
 /// executable match in PATH. Empty if there is none.
 std::string findProgram(const std::string& file);
 
-/// main() of the "--child-exec PARENT_PID PROGRAM ARGS..." trampoline. Never returns
-/// unless exec fails (then 127, with the reason on stderr).
+/// main() of "hostd --child-exec WORKER_PID PROGRAM ARGS..." (worker/child_exec.cpp).
 int runChildExec(int argc, char** argv);
 
 }  // namespace hostd::worker

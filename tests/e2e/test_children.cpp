@@ -95,22 +95,34 @@ TEST_CASE("spawn streams output as it comes, then reports the exit", "[e2e][chil
   CHECK(r->body == "first\nsecond\nexit status=0 code=0 signal=0\n");
 }
 
-TEST_CASE("a child still running when its worker is killed -9 dies too", "[e2e][children]") {
+namespace {
+/// "/orphan" -> the pids of a running child and of the grandchild it put in the background.
+std::vector<pid_t> orphanPids(Server& s) {
+  std::string body = s.get("/orphan");
+  size_t space = body.find(' ');
+  std::vector<pid_t> pids{pid_t(std::stol(body.substr(0, space))), pid_t(std::stol(body.substr(space + 1)))};
+  for (pid_t p : pids) REQUIRE(processAlive(p));
+  return pids;
+}
+bool allGone(const std::vector<pid_t>& pids) {
+  for (pid_t p : pids)
+    if (processAlive(p)) return false;
+  return true;
+}
+}  // namespace
+
+TEST_CASE("children and what they started die with their worker, even by kill -9", "[e2e][children]") {
   Server s;
-  std::string pidText = s.get("/orphan");
-  pid_t child = pid_t(std::stol(pidText));
-  REQUIRE(child > 0);
-  REQUIRE(processAlive(child));
+  std::vector<pid_t> first = orphanPids(s);
   std::vector<pid_t> workers = s.h.workerPids();
   REQUIRE(workers.size() == 1);
   ::kill(workers[0], SIGKILL);
-  CHECK(waitUntil([&] { return !processAlive(child); }, 5s));
+  CHECK(waitUntil([&] { return allGone(first); }, 5s));
   // And on a graceful stop of the whole server.
   REQUIRE(s.h.waitReplaced(workers[0], 1, 5s));
   REQUIRE(s.h.waitForLogCount("[H0104]", 2, 5s));
-  pid_t second = pid_t(std::stol(s.get("/orphan")));
-  REQUIRE(processAlive(second));
+  std::vector<pid_t> second = orphanPids(s);
   s.h.signal(SIGTERM);
   REQUIRE(s.h.waitExit(10s));
-  CHECK(waitUntil([&] { return !processAlive(second); }, 5s));
+  CHECK(waitUntil([&] { return allGone(second); }, 5s));
 }

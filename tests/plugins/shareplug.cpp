@@ -110,13 +110,14 @@ struct SharePlug : hostd::Handler {
       uint64_t id = hostd::spawn("sleep", {"30"}, h);
       if (!hostd::kill_child(id, SIGTERM)) res.status(500).send("kill_child failed\n");
     } else if (path == "/orphan") {
-      // Starts a long child and answers with its pid while it keeps running.
+      // Starts a long child that leaves a long grandchild in the background; answers with
+      // both pids ("grandchild child") while they keep running.
       hostd::SpawnHandlers h;
       h.on_stdout = [res, sent = std::make_shared<bool>(false)](std::string_view chunk) mutable {
         if (!*sent) res.send(std::string(chunk));
         *sent = true;
       };
-      hostd::spawn("/bin/sh", {"-c", "echo $$; exec sleep 300"}, h);
+      hostd::spawn("/bin/sh", {"-c", "sleep 300 & echo $! $$; exec sleep 300"}, h);
     } else {
       res.status(404).send("not found\n");
     }

@@ -273,10 +273,12 @@ typedef struct hostd_host_api {
   int (*state_unwatch)(uint64_t id); /**< HOSTD_ENOTFOUND if no such watch */
 
   /*
-   * CHILD PROCESSES. Started without blocking the loop; stdin is /dev/null; each child
-   * leads its own process group, and timeouts and kills reach that whole group. A child
-   * still running when the worker exits is killed (SIGKILL), also when the worker itself
-   * dies of SIGKILL. A program that cannot be found fails the call with HOSTD_ENOTFOUND.
+   * CHILD PROCESSES. Started without blocking the loop; stdin is /dev/null, no other
+   * descriptor is inherited; each child gets its own process group, and timeouts and
+   * kills reach that whole group. A child (and what it started) still running when the
+   * worker exits is killed (SIGKILL), also when the worker itself dies of SIGKILL. A child
+   * has ended once the program and whatever it left running in its group ended. A
+   * program that cannot be found fails the call with HOSTD_ENOTFOUND.
    */
   /** Runs `/bin/sh -c command`; done(arg, result) once it ended and its output is read. */
   int (*exec)(const char *command, size_t len, const hostd_exec_options *opts,
