@@ -543,18 +543,18 @@ void Master::relay(WorkerProcess& from, const std::string& frame) {
   out.kind = ipc::PluginMessage::Deliver;
   out.from = uint32_t(from.slot);
   const std::string encoded = ipc::encodePluginMessage(out);
-  // Serving workers get it; one starting now runs init after this and a draining one is
-  // on its way out. During a handover a slot has two serving workers: both get it.
+  // Every live worker gets it: a starting one after its init (it holds messages until
+  // then), a draining one because it may still answer a request. During a handover a
+  // slot has two workers: both get it.
   size_t delivered = 0;
   for (auto& [serial, w] : workers_) {
-    if (w->state != WorkerProcess::State::Ready) continue;
     if (m.kind == ipc::PluginMessage::Broadcast && !m.includeSelf && serial == from.serial) continue;
     if (m.kind == ipc::PluginMessage::SendTo && w->slot != int(m.target)) continue;
     delivered += w->channel && w->channel->send(ipc::MsgType::Message, encoded);
   }
   if (m.kind == ipc::PluginMessage::SendTo && delivered == 0)
     log_.warning("[H0134] message \"" + m.topic + "\" from worker " + std::to_string(from.slot) + " to worker " +
-                 std::to_string(m.target) + " dropped: no such worker is serving");
+                 std::to_string(m.target) + " dropped: that slot has no worker");
 }
 
 // ---- round_robin ----

@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <sys/prctl.h>
 #include <unistd.h>
+#include <utility>
 
 namespace hostd::worker {
 namespace {
@@ -139,6 +140,9 @@ int Worker::run() {
     }
   }
 
+  pluginReady_ = true;
+  for (std::string& early : std::exchange(earlyMessages_, {})) deliver(early);
+
   http::Limits limits;
   limits.max_header_bytes = env_.config.max_header_bytes;
   limits.max_body_bytes = env_.config.max_body_bytes;
@@ -235,6 +239,10 @@ void Worker::onFrame(ipc::Frame& f) {
 }
 
 void Worker::deliver(const std::string& frame) {
+  if (!pluginReady_) {  // sent while this worker was starting: for the plugin, after init
+    earlyMessages_.push_back(frame);
+    return;
+  }
   ipc::PluginMessage m;
   const hostd_plugin* d = plugin_.desc;
   // A 1.0 plugin's descriptor ends before on_message: read only what it has.

@@ -13,6 +13,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace hostd::worker {
 
@@ -63,6 +64,8 @@ class Worker {
   uv_timer_t deadline_{};
   uv_signal_t sigterm_{};
   uv_signal_t sigquit_{};
+  bool pluginReady_ = false;                 ///< init succeeded: messages can be delivered
+  std::vector<std::string> earlyMessages_;   ///< messages that arrived before that
   bool replacementAsked_ = false;
   bool draining_ = false;
   uint64_t handled_ = 0;

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <csignal>
 #include <map>
 
 using namespace hostd::test;
@@ -80,4 +81,29 @@ TEST_CASE("a message over the documented size, or to no such worker, is refused 
   CHECK(nobody->status == 413);
   CHECK_THAT(nobody->body, Catch::Contains("hostd::send_to"));
   CHECK(h.workerPids().size() == 2);
+}
+
+TEST_CASE("a worker that is starting gets a broadcast sent meanwhile, after its init", "[e2e][messages]") {
+  HostdProcess h(testConfig("testplug", 2, "[server]\nscheduling = round_robin\n"
+                                           "[plugin.testplug]\ninit_delay_ms = 1500\n"));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]", 10s));
+  std::vector<pid_t> pids = h.workerPids();
+  REQUIRE(pids.size() == 2);
+  ::kill(pids[0], SIGKILL);
+  REQUIRE(h.waitForLogCount("[H0103]", 3, 5s));  // its replacement is started, in its slow init
+  REQUIRE(h.countLog("[H0104]") == 2);
+  auto sent = httpGet(port, "/broadcast?topic=early&payload=bird");  // only the survivor serves
+  REQUIRE(sent);
+  REQUIRE(sent->status == 200);
+  REQUIRE(h.waitForLogCount("[H0104]", 3, 10s));
+  std::map<std::string, std::string> boxes;
+  REQUIRE(waitUntil([&] {
+    boxes = askEachWorker(port, "/inbox", 2);
+    return boxes.size() == 2;
+  }, 5s));
+  for (auto& [w, box] : boxes) {
+    INFO("worker " << w << " inbox " << box);
+    CHECK(count(box, "early=bird") == 1);
+  }
 }

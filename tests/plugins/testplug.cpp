@@ -27,6 +27,9 @@ struct TestPlug : hostd::Handler {
     std::string fail = hostd::config("fail_init");
     if (!fail.empty()) throw std::runtime_error(fail);
     if (hostd::config("crash_init") == "true") std::abort();
+    // A slow start (a cache warming up): messages sent meanwhile must still arrive.
+    if (std::string ms = hostd::config("init_delay_ms"); !ms.empty())
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::stoul(ms)));
     // Crash in init only while this file exists: turns a healthy cluster into a crash loop.
     std::string marker = hostd::config("crash_init_if_exists");
     if (!marker.empty() && access(marker.c_str(), F_OK) == 0) std::abort();

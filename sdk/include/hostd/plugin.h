@@ -235,14 +235,15 @@ typedef struct hostd_host_api {
   /**
    * Sends (topic, payload) to every worker of this server — this one too if include_self
    * — through the master; each receives it in its plugin's on_message, on its loop, once.
-   * Fire and forget: delivery is asynchronous and in order per sender. HOSTD_ETOOBIG if
+   * Fire and forget: delivery is asynchronous and in order per sender; a worker starting
+   * at that moment gets it right after its init. HOSTD_ETOOBIG if
    * topic_len + len > HOSTD_MAX_MESSAGE. Strings are copied before the call returns.
    */
   int (*broadcast)(const char *topic, size_t topic_len, const char *payload, size_t len, int include_self);
   /**
    * Sends (topic, payload) to the worker with this slot id (1..workers), as broadcast
-   * does. HOSTD_EINVAL for an id out of range; a message to a slot that is restarting
-   * at that moment is dropped (and logged by the master).
+   * does. HOSTD_EINVAL for an id out of range; a message to a slot that has no worker at
+   * that moment (it is between a crash and its respawn) is dropped (and logged).
    */
   int (*send_to)(int worker_id, const char *topic, size_t topic_len, const char *payload, size_t len);
 
