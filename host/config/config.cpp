@@ -6,6 +6,7 @@
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 #include <Poco/Path.h>
+#include <Poco/URI.h>
 #include <Poco/Util/IniFileConfiguration.h>
 
 #include <algorithm>
@@ -166,25 +167,38 @@ ListenAddress parseListen(const Reader& r, const std::string& v) {
 }
 
 void parseRedisUrl(const Reader& r, StateConfig& s) {
-  const std::string expected = "redis://HOST[:PORT] with a port from 1 to 65535, e.g. redis://127.0.0.1:6379";
-  const std::string scheme = "redis://";
-  std::string rest = s.url.rfind(scheme, 0) == 0 ? s.url.substr(scheme.size()) : std::string();
-  if (!rest.empty() && rest.back() == '/') rest.pop_back();
-  if (rest.empty() || rest.find_first_of("/@?# ") != std::string::npos) r.fail("state.url", s.url, expected);
-  size_t colon = rest.rfind(':');
-  bool bracketed = rest[0] == '[';
-  if (colon != std::string::npos && (!bracketed || rest[colon - 1] == ']')) {
-    std::string port = rest.substr(colon + 1);
-    if (port.empty() || port.size() > 5 ||
-        !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
-        std::stoul(port) == 0 || std::stoul(port) > 65535)
-      r.fail("state.url", s.url, expected);
-    s.redis_port = uint16_t(std::stoul(port));
-    rest = rest.substr(0, colon);
+  const std::string expected =
+      "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] with a port from 1 to 65535, e.g. redis://127.0.0.1:6379";
+  Poco::URI uri;
+  try {
+    uri = Poco::URI(s.url);
+  } catch (const Poco::Exception&) {
+    r.fail("state.url", s.url, expected);
   }
-  if (bracketed) rest = rest.size() > 2 && rest.back() == ']' ? rest.substr(1, rest.size() - 2) : std::string();
-  if (rest.empty()) r.fail("state.url", s.url, expected);
-  s.redis_host = rest;
+  std::string path = uri.getPath();
+  if (uri.getScheme() != "redis" || uri.getHost().empty() || !uri.getRawQuery().empty() ||
+      !uri.getFragment().empty())
+    r.fail("state.url", s.url, expected);
+  // Poco has no default port for this scheme: getPort() 0 is "none written" or ":0".
+  std::string authority = s.url.substr(8, s.url.find('/', 8) - 8);  // after "redis://"
+  std::string hostPort = authority.substr(authority.rfind('@') + 1);
+  if (uri.getPort() == 0 && hostPort.back() != ']' && hostPort.find(':') != std::string::npos)
+    r.fail("state.url", s.url, expected);
+  s.redis_host = uri.getHost();
+  s.redis_port = uri.getPort() ? uri.getPort() : 6379;
+  std::string userInfo = uri.getUserInfo();
+  if (!userInfo.empty()) {
+    size_t colon = userInfo.find(':');
+    if (colon == std::string::npos) r.fail("state.url", s.url, expected + " (user info must be USER:PASSWORD or :PASSWORD)");
+    Poco::URI::decode(userInfo.substr(0, colon), s.redis_user);  // %40 for '@', %3A for ':'
+    Poco::URI::decode(userInfo.substr(colon + 1), s.redis_password);
+  }
+  if (!path.empty() && path != "/") {
+    std::string db = path.substr(1);
+    if (db.size() > 5 || !std::all_of(db.begin(), db.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      r.fail("state.url", s.url, expected);
+    s.redis_db = unsigned(std::stoul(db));
+  }
 }
 
 std::string absolutePath(const std::string& path, const std::string& baseFile) {
@@ -198,6 +212,13 @@ std::string absolutePath(const std::string& path, const std::string& baseFile) {
 
 std::string ListenAddress::toString() const {
   return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::string StateConfig::redactedUrl() const {
+  size_t at = url.rfind('@');
+  if (redis_password.empty() || at == std::string::npos) return url;
+  size_t colon = url.find(':', url.find("//") + 2);
+  return url.substr(0, colon + 1) + "***" + url.substr(at);
 }
 
 std::string Config::pluginPath() const { return plugins_dir + "/" + handler + ".so"; }
@@ -337,6 +358,9 @@ std::string toJson(const Config& c) {
   o.set("state_url", c.state.url);
   o.set("state_redis_host", c.state.redis_host);
   o.set("state_redis_port", int(c.state.redis_port));
+  o.set("state_redis_user", c.state.redis_user);
+  o.set("state_redis_password", c.state.redis_password);
+  o.set("state_redis_db", c.state.redis_db);
   o.set("state_prefix", c.state.prefix);
   o.set("state_timeout_ms", c.state.timeout_ms);
   Poco::JSON::Object sections;
@@ -381,6 +405,9 @@ Config fromJson(const std::string& json) {
     c.state.url = o->getValue<std::string>("state_url");
     c.state.redis_host = o->getValue<std::string>("state_redis_host");
     c.state.redis_port = uint16_t(o->getValue<int>("state_redis_port"));
+    c.state.redis_user = o->getValue<std::string>("state_redis_user");
+    c.state.redis_password = o->getValue<std::string>("state_redis_password");
+    c.state.redis_db = o->getValue<unsigned>("state_redis_db");
     c.state.prefix = o->getValue<std::string>("state_prefix");
     c.state.timeout_ms = o->getValue<unsigned>("state_timeout_ms");
     auto sections = o->getObject("plugin_sections");

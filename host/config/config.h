@@ -18,11 +18,16 @@ struct StateConfig {
   std::string url = "redis://127.0.0.1:6379";  ///< as written; host/port below are parsed from it
   std::string redis_host = "127.0.0.1";
   uint16_t redis_port = 6379;
+  std::string redis_user, redis_password;  ///< AUTH [user] password, if the url has them
+  unsigned redis_db = 0;                   ///< SELECT db, from the url's path
   std::string prefix = "hostd:";  ///< every Redis key (and the change channel) starts with it
   unsigned timeout_ms = 2000;     ///< a Redis command taking longer fails with HOSTD_EUNAVAILABLE
+  /// The url with the password replaced by "***", for logs.
+  std::string redactedUrl() const;
 };
 inline bool operator==(const StateConfig& a, const StateConfig& b) {
   return a.backend == b.backend && a.redis_host == b.redis_host && a.redis_port == b.redis_port &&
+         a.redis_user == b.redis_user && a.redis_password == b.redis_password && a.redis_db == b.redis_db &&
          a.prefix == b.prefix && a.timeout_ms == b.timeout_ms;
 }
 

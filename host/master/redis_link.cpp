@@ -99,6 +99,41 @@ StateResult readResult(const RedisType::Ptr& reply, const ipc::StateMsg& w) {
   return r;
 }
 
+/// What a new connection sends first: AUTH and SELECT, as the url asks.
+std::vector<Array> loginCommands(const config::StateConfig& cfg) {
+  std::vector<Array> cmds;
+  if (!cfg.redis_password.empty() || !cfg.redis_user.empty()) {
+    Array auth;
+    auth << "AUTH";
+    if (!cfg.redis_user.empty()) auth << cfg.redis_user;
+    auth << cfg.redis_password;
+    cmds.push_back(auth);
+  }
+  if (cfg.redis_db != 0) {
+    Array select;
+    select << "SELECT" << std::to_string(cfg.redis_db);
+    cmds.push_back(select);
+  }
+  return cmds;
+}
+
+[[noreturn]] void loginRefused(const std::string& why) {
+  throw Poco::IOException("redis refused the login (check the user, password and db in [state] url): " + why);
+}
+
+/// A command connection, logged in.
+void connectClient(Poco::Redis::Client& c, const config::StateConfig& cfg, const Poco::Timespan& timeout) {
+  c.connect(cfg.redis_host, cfg.redis_port, timeout);
+  c.setReceiveTimeout(timeout);
+  for (const Array& cmd : loginCommands(cfg)) {
+    try {
+      c.execute<std::string>(cmd);
+    } catch (const Poco::Redis::RedisException& e) {
+      loginRefused(e.message());
+    }
+  }
+}
+
 std::string randomOrigin() {
   std::random_device rd;
   uint64_t v = (uint64_t(rd()) << 32) ^ rd();
@@ -255,8 +290,7 @@ void RedisLink::commandThread() {
       if (!connected) {
         if (steadyMs() < retryAt) throw Poco::IOException(lastError);
         client.disconnect();
-        client.connect(cfg_.redis_host, cfg_.redis_port, timeout);
-        client.setReceiveTimeout(timeout);
+        connectClient(client, cfg_, timeout);
         connected = true;
       }
       if (batch.empty()) {  // idle for a second: a ping through the subscription
@@ -288,8 +322,7 @@ std::map<std::string, std::string> RedisLink::loadAll(std::vector<std::string>* 
   const Poco::Timespan timeout(Poco::Timespan::TimeDiff(cfg_.timeout_ms) * 1000);
   std::map<std::string, std::string> all;
   Poco::Redis::Client loader;
-  loader.connect(cfg_.redis_host, cfg_.redis_port, timeout);
-  loader.setReceiveTimeout(timeout);
+  connectClient(loader, cfg_, timeout);
   std::string cursor = "0";
   do {
     {
@@ -342,6 +375,13 @@ void RedisLink::subscriberThread() {
       } registered(this, sock.impl()->sockfd());
       Poco::Redis::RedisOutputStream out(sock);
       Poco::Redis::RedisInputStream in(sock);
+      for (const Array& cmd : loginCommands(cfg_)) {
+        out << cmd.toString();
+        out.flush();
+        RedisType::Ptr reply = readReply(in);
+        if (auto* err = dynamic_cast<const Poco::Redis::Type<Poco::Redis::Error>*>(reply.get()))
+          loginRefused(err->value().getMessage());
+      }
       Array sub;
       sub << "SUBSCRIBE" << channel;
       out << sub.toString();

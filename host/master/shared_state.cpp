@@ -93,7 +93,7 @@ std::vector<std::string> SharedState::snapshot() const { return ipc::encodeSnaps
 
 std::string SharedState::describe() const {
   if (!redis_) return "embedded";
-  return "redis " + cfg_.url + " (prefix \"" + cfg_.prefix + "\")";
+  return "redis " + cfg_.redactedUrl() + " (prefix \"" + cfg_.prefix + "\")";
 }
 
 void SharedState::close() {

@@ -8,7 +8,8 @@ namespace hostd::test {
 
 class RedisServer {
  public:
-  RedisServer();   ///< picks a free port and starts (REQUIREs that it answers)
+  /// Picks a free port and starts; with a password, clients must AUTH (requirepass).
+  explicit RedisServer(std::string password = "");
   ~RedisServer();  ///< SIGKILLs and reaps it
   RedisServer(const RedisServer&) = delete;
   RedisServer& operator=(const RedisServer&) = delete;
@@ -19,11 +20,13 @@ class RedisServer {
   bool start();
   /// SIGKILL (an outage, not a shutdown): connections drop at once.
   void stop();
-  /// One command over a raw connection; the raw RESP reply ("" on failure).
+  /// One command over a raw connection (after AUTH if there is a password); its raw RESP
+  /// reply ("" on failure). Replies that are arrays are not supported.
   std::string command(const std::vector<std::string>& args) const;
 
  private:
   uint16_t port_ = 0;
+  std::string password_;
   pid_t pid_ = -1;
   TempDir dir_;
 };

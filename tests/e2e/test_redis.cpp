@@ -205,3 +205,39 @@ TEST_CASE("a Redis value too large for a worker is left out with a warning", "[e
   REQUIRE(small);
   CHECK(small->body == "fine");
 }
+
+TEST_CASE("a Redis url with a password and a db logs in, and a wrong password is a clear error that is never logged",
+          "[e2e][redis]") {
+  RedisServer redis("s3cret");
+  const std::string where = "127.0.0.1:" + std::to_string(redis.port());
+  auto cfg = [&](const std::string& userInfo, const std::string& db) {
+    return testConfig("shareplug", 1, "[state]\nbackend = redis\nurl = redis://" + userInfo + "@" + where + db +
+                                          "\nprefix = auth:\ntimeout_ms = 1000\n");
+  };
+  {
+    HostdProcess h(cfg(":s3cret", "/2"));
+    uint16_t port = h.port();
+    REQUIRE(h.waitForLog("[H0135]"));
+    auto r = httpGet(port, "/incr?key=n&by=7");
+    REQUIRE(r);
+    CHECK(r->body == "7\n");
+    CHECK(redis.command({"GET", "auth:n"}) == "$-1\r\n");  // not in db 0
+    CHECK_THAT(h.output(), Catch::Contains("redis://:***@" + where + "/2") && !Catch::Contains("s3cret"));
+  }
+  {
+    HostdProcess same(cfg(":s3cret", "/2"));
+    REQUIRE(same.waitForLog("[H0105]"));
+    auto r = httpGet(same.port(), "/get?key=n");
+    REQUIRE(r);
+    CHECK(r->body == "7");  // the same db: the same store
+  }
+  HostdProcess wrong(cfg(":nope", ""));
+  uint16_t port = wrong.port();
+  REQUIRE(wrong.waitForLog("[H0136]"));
+  REQUIRE(wrong.waitForLog("[H0105]"));
+  auto r = httpGet(port, "/incr?key=n");
+  REQUIRE(r);
+  CHECK(r->status == 503);
+  CHECK_THAT(r->body, Catch::Contains("refused the login"));
+  CHECK_THAT(wrong.output(), Catch::Contains("refused the login") && !Catch::Contains("nope"));
+}
