@@ -42,7 +42,9 @@ std::shared_ptr<Generation> Master::prepare(const config::Config& cfg, uint64_t 
   g->spec.exe = uv_exepath(exe, &len) == 0 ? std::string(exe, len) : std::string("/proc/self/exe");
   g->spec.listenFd = listenFd;
   g->spec.roundRobin = cfg.scheduling == config::Scheduling::RoundRobin;
-  g->spec.configJson = config::toJson(cfg);
+  config::Config forWorkers = cfg;
+  forWorkers.state.redis_password.clear();  // workers never talk to Redis: keep it out of their environment
+  g->spec.configJson = config::toJson(forWorkers);
   g->spec.pluginPath = p.path;
   g->spec.masterPid = int(getpid());
   return g;

@@ -6,7 +6,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <fstream>
 #include <future>
+#include <iterator>
 #include <set>
 
 using namespace hostd::test;
@@ -223,6 +225,11 @@ TEST_CASE("a Redis url with a password and a db logs in, and a wrong password is
     CHECK(r->body == "7\n");
     CHECK(redis.command({"GET", "auth:n"}) == "$-1\r\n");  // not in db 0
     CHECK_THAT(h.output(), Catch::Contains("redis://:***@" + where + "/2") && !Catch::Contains("s3cret"));
+    for (pid_t w : h.workerPids()) {  // workers never talk to Redis: they do not get the password
+      std::ifstream env("/proc/" + std::to_string(w) + "/environ");
+      std::string all((std::istreambuf_iterator<char>(env)), std::istreambuf_iterator<char>());
+      CHECK_THAT(all, Catch::Contains("HOSTD_WORKER_CONFIG") && !Catch::Contains("s3cret"));
+    }
   }
   {
     HostdProcess same(cfg(":s3cret", "/2"));
