@@ -43,7 +43,9 @@ std::shared_ptr<Generation> Master::prepare(const config::Config& cfg, uint64_t 
   g->spec.listenFd = listenFd;
   g->spec.roundRobin = cfg.scheduling == config::Scheduling::RoundRobin;
   config::Config forWorkers = cfg;
-  forWorkers.state.redis_password.clear();  // workers never talk to Redis: keep it out of their environment
+  // Workers never talk to Redis: keep the password out of their environment.
+  forWorkers.state.url = cfg.state.redactedUrl();
+  forWorkers.state.redis_password.clear();
   g->spec.configJson = config::toJson(forWorkers);
   g->spec.pluginPath = p.path;
   g->spec.masterPid = int(getpid());
