@@ -166,37 +166,46 @@ ListenAddress parseListen(const Reader& r, const std::string& v) {
   return a;
 }
 
+/// The url with everything between "//" and the last '@' (the user info) as "***".
+std::string redactUrl(const std::string& url) {
+  size_t start = url.find("//"), at = url.rfind('@');
+  if (start == std::string::npos || at == std::string::npos || at < start) return url;
+  return url.substr(0, start + 2) + "***" + url.substr(at);
+}
+
 void parseRedisUrl(const Reader& r, StateConfig& s) {
   const std::string expected =
       "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] with a port from 1 to 65535, e.g. redis://127.0.0.1:6379";
+  const std::string shown = redactUrl(s.url);  // errors never show a password
   Poco::URI uri;
   try {
     uri = Poco::URI(s.url);
+    std::string raw = uri.getUserInfo();
+    if (!raw.empty()) {
+      size_t colon = raw.find(':');
+      if (colon == std::string::npos)
+        r.fail("state.url", shown, expected + " (user info must be USER:PASSWORD or :PASSWORD)");
+      Poco::URI::decode(raw.substr(0, colon), s.redis_user);  // %40 for '@', %3A for ':'
+      Poco::URI::decode(raw.substr(colon + 1), s.redis_password);
+    }
   } catch (const Poco::Exception&) {
-    r.fail("state.url", s.url, expected);
+    r.fail("state.url", shown, expected + " (percent-encode '%' as %25 in a password)");
   }
   std::string path = uri.getPath();
   if (uri.getScheme() != "redis" || uri.getHost().empty() || !uri.getRawQuery().empty() ||
       !uri.getFragment().empty())
-    r.fail("state.url", s.url, expected);
+    r.fail("state.url", shown, expected);
   // Poco has no default port for this scheme: getPort() 0 is "none written" or ":0".
   std::string authority = s.url.substr(8, s.url.find('/', 8) - 8);  // after "redis://"
   std::string hostPort = authority.substr(authority.rfind('@') + 1);
   if (uri.getPort() == 0 && hostPort.back() != ']' && hostPort.find(':') != std::string::npos)
-    r.fail("state.url", s.url, expected);
+    r.fail("state.url", shown, expected);
   s.redis_host = uri.getHost();
   s.redis_port = uri.getPort() ? uri.getPort() : 6379;
-  std::string userInfo = uri.getUserInfo();
-  if (!userInfo.empty()) {
-    size_t colon = userInfo.find(':');
-    if (colon == std::string::npos) r.fail("state.url", s.url, expected + " (user info must be USER:PASSWORD or :PASSWORD)");
-    Poco::URI::decode(userInfo.substr(0, colon), s.redis_user);  // %40 for '@', %3A for ':'
-    Poco::URI::decode(userInfo.substr(colon + 1), s.redis_password);
-  }
   if (!path.empty() && path != "/") {
     std::string db = path.substr(1);
     if (db.size() > 5 || !std::all_of(db.begin(), db.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      r.fail("state.url", s.url, expected);
+      r.fail("state.url", shown, expected);
     s.redis_db = unsigned(std::stoul(db));
   }
 }
@@ -214,12 +223,7 @@ std::string ListenAddress::toString() const {
   return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
-std::string StateConfig::redactedUrl() const {
-  size_t at = url.rfind('@');
-  if (redis_password.empty() || at == std::string::npos) return url;
-  size_t colon = url.find(':', url.find("//") + 2);
-  return url.substr(0, colon + 1) + "***" + url.substr(at);
-}
+std::string StateConfig::redactedUrl() const { return redactUrl(url); }
 
 std::string Config::pluginPath() const { return plugins_dir + "/" + handler + ".so"; }
 

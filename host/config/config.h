@@ -22,7 +22,7 @@ struct StateConfig {
   unsigned redis_db = 0;                   ///< SELECT db, from the url's path
   std::string prefix = "hostd:";  ///< every Redis key (and the change channel) starts with it
   unsigned timeout_ms = 2000;     ///< a Redis command taking longer fails with HOSTD_EUNAVAILABLE
-  /// The url with the password replaced by "***", for logs.
+  /// The url with its user info (user and password) shown as "***", for logs.
   std::string redactedUrl() const;
 };
 inline bool operator==(const StateConfig& a, const StateConfig& b) {

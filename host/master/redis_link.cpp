@@ -68,9 +68,8 @@ const Array* asArray(const RedisType::Ptr& r) {
 }
 
 /// One write as its script, which also publishes it as rc (an incr's new value appended).
-Array buildWrite(const std::string& prefix, RedisChange rc, const ipc::StateMsg& w) {
+Array buildWrite(const std::string& prefix, const std::string& channel, RedisChange rc, const ipc::StateMsg& w) {
   const std::string key = prefix + w.key;
-  const std::string channel = prefix + "changes";
   rc.change = makeChange(w.key, w.op == ipc::StateMsg::Del ? nullptr : &w.value);
   Array cmd;
   if (w.op == ipc::StateMsg::Set) {
@@ -187,7 +186,12 @@ bool decodeRedisChange(const std::string& text, RedisChange* rc) {
 }
 
 RedisLink::RedisLink(uv_loop_t* loop, const config::StateConfig& cfg, Events events)
-    : loop_(loop), cfg_(cfg), events_(std::move(events)), origin_(randomOrigin()) {}
+    : loop_(loop),
+      cfg_(cfg),
+      events_(std::move(events)),
+      origin_(randomOrigin()),
+      // Pub/sub ignores the db: the db is part of the channel, so /1 and /2 stay apart.
+      channel_(cfg.prefix + "changes" + (cfg.redis_db ? "@" + std::to_string(cfg.redis_db) : std::string())) {}
 
 RedisLink::~RedisLink() { close(); }
 
@@ -273,7 +277,9 @@ void RedisLink::commandThread() {
     retryAt = steadyMs() + backoff;
     backoff = std::min(backoff * 2, kMaxBackoffMs);
   };
+  uint64_t lastPublishMs = 0;
   for (;;) {
+    bool batchDone = false;
     // Everything queued goes out as one pipeline: one round trip for a burst of writes.
     std::vector<Job> batch;
     {
@@ -293,29 +299,48 @@ void RedisLink::commandThread() {
         connectClient(client, cfg_, timeout);
         connected = true;
       }
-      if (batch.empty()) {  // idle for a second: a ping through the subscription
-        Array ping;
-        ping << "PUBLISH" << cfg_.prefix + "changes" << encodeRedisChange(RedisChange{origin_, 0, {}, true});
-        client.execute<Poco::Int64>(ping);
-        continue;
+      if (!batch.empty()) {
+        std::vector<Array> cmds;
+        for (const Job& job : batch)
+          cmds.push_back(buildWrite(cfg_.prefix, channel_, RedisChange{origin_, job.seq, {}}, job.write));
+        Array replies = client.sendCommands(cmds);
+        if (replies.size() != batch.size()) throw Poco::IOException("short pipeline reply");
+        size_t i = 0;
+        bool anyPublished = false;
+        for (auto it = replies.begin(); it != replies.end(); ++it, ++i) {
+          batch[i].result = readResult(*it, batch[i].write);
+          anyPublished |= batch[i].result.status == HOSTD_OK;
+        }
+        batchDone = true;
+        if (anyPublished) published(&lastPublishMs);
+        backoff = kFirstBackoffMs;
       }
-      std::vector<Array> cmds;
-      for (const Job& job : batch) cmds.push_back(buildWrite(cfg_.prefix, RedisChange{origin_, job.seq, {}}, job.write));
-      Array replies = client.sendCommands(cmds);
-      if (replies.size() != batch.size()) throw Poco::IOException("short pipeline reply");
-      size_t i = 0;
-      for (auto it = replies.begin(); it != replies.end(); ++it, ++i) batch[i].result = readResult(*it, batch[i].write);
-      backoff = kFirstBackoffMs;
+      // Nothing of ours went through the subscription for a second (idle, or only refused
+      // writes): a ping, so the watchdog always has something to expect back.
+      if (steadyMs() - lastPublishMs >= kPingEveryMs) {
+        Array ping;
+        ping << "PUBLISH" << channel_ << encodeRedisChange(RedisChange{origin_, 0, {}, true});
+        client.execute<Poco::Int64>(ping);
+        published(&lastPublishMs);
+      }
     } catch (const Poco::Exception& e) {  // no connection, or it broke (Poco: "Lost connection")
       unavailable(e.displayText());
       connected = false;
-      for (Job& job : batch) job.result = StateResult{HOSTD_EUNAVAILABLE, 0, lastError};
+      if (!batchDone)  // (a failed ping after the batch leaves its results as they are)
+        for (Job& job : batch) job.result = StateResult{HOSTD_EUNAVAILABLE, 0, lastError};
     }
     if (batch.empty()) continue;
+    completedSeq_ = batch.back().seq;
     post([batch = std::move(batch)] {
       for (const Job& job : batch) job.done(job.result, job.seq);
     });
   }
+}
+
+void RedisLink::published(uint64_t* lastPublishMs) {
+  *lastPublishMs = steadyMs();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (unechoedSince_ == 0) unechoedSince_ = *lastPublishMs;
 }
 
 std::map<std::string, std::string> RedisLink::loadAll(std::vector<std::string>* oversized) {
@@ -351,7 +376,6 @@ std::map<std::string, std::string> RedisLink::loadAll(std::vector<std::string>* 
 }
 
 void RedisLink::subscriberThread() {
-  const std::string channel = cfg_.prefix + "changes";
   const Poco::Timespan timeout(Poco::Timespan::TimeDiff(cfg_.timeout_ms) * 1000);
   unsigned backoff = kFirstBackoffMs;
   for (;;) {
@@ -383,23 +407,25 @@ void RedisLink::subscriberThread() {
           loginRefused(err->value().getMessage());
       }
       Array sub;
-      sub << "SUBSCRIBE" << channel;
+      sub << "SUBSCRIBE" << channel_;
       out << sub.toString();
       out.flush();
       readReply(in);  // ["subscribe", channel, 1]
 
       // Everything under the prefix, loaded after subscribing: changes made meanwhile wait
       // in the socket and are applied after the reset, in order.
+      // Writes completed by now are in what the load reads (or in a later value).
+      const uint64_t watermark = completedSeq_;
       std::vector<std::string> oversized;
       std::map<std::string, std::string> all = loadAll(&oversized);
       reportOversized(oversized);
-      post([this, all = std::move(all)]() mutable { events_.reset(std::move(all)); });
+      post([this, all = std::move(all), watermark]() mutable { events_.reset(std::move(all), watermark); });
       setUp(true, "");
       backoff = kFirstBackoffMs;
       {
         std::lock_guard<std::mutex> lock(mu_);
         streaming_ = true;
-        lastPongMs_ = steadyMs();
+        unechoedSince_ = 0;  // what was published before this subscription will not echo
       }
       for (;;) {
         RedisType::Ptr r = readReply(in);
@@ -409,7 +435,7 @@ void RedisLink::subscriberThread() {
         if (!decodeRedisChange(a->get<BulkString>(2).value(), &rc)) continue;
         if (rc.origin == origin_) {
           std::lock_guard<std::mutex> lock(mu_);
-          lastPongMs_ = steadyMs();
+          unechoedSince_ = 0;
         }
         if (rc.ping) continue;
         if (rc.change.key.size() + rc.change.value.size() > HOSTD_MAX_MESSAGE) {
@@ -444,13 +470,14 @@ void RedisLink::reportOversized(const std::vector<std::string>& keys) {
 }
 
 void RedisLink::checkSubscription() {
-  // Called by the command thread: a subscription that has not carried our own traffic
-  // (a write's echo, or the ping sent every second when idle) for this long is dead
-  // even if TCP has not noticed (a NAT or a partition): cut it, the subscriber reconnects.
+  // Called by the command thread: something we published successfully has not come back
+  // through the subscription for this long, so it is dead even if TCP has not noticed (a
+  // NAT, a partition): cut it, the subscriber reconnects.
   const uint64_t limit = cfg_.timeout_ms + 2 * kPingEveryMs;
   std::lock_guard<std::mutex> lock(mu_);
-  if (streaming_ && subscriberFd_ >= 0 && steadyMs() - lastPongMs_ > limit) {
+  if (streaming_ && subscriberFd_ >= 0 && unechoedSince_ && steadyMs() - unechoedSince_ > limit) {
     streaming_ = false;
+    unechoedSince_ = 0;
     ::shutdown(subscriberFd_, SHUT_RDWR);
   }
 }

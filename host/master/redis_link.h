@@ -32,7 +32,8 @@ class RedisLink {
  public:
   struct Events {
     /// (Re)connected: the whole state under the prefix, replacing what the master held.
-    std::function<void(std::map<std::string, std::string>)> reset;
+    /// Every write of ours up to seq `through` is reflected in it.
+    std::function<void(std::map<std::string, std::string>, uint64_t through)> reset;
     /// A change published by any hostd, in the order Redis applied the writes; ownSeq is
     /// the seq write() gave it if this hostd made it, else 0.
     std::function<void(const ipc::StateMsg& change, uint64_t ownSeq)> change;
@@ -69,6 +70,8 @@ class RedisLink {
   void reportOversized(const std::vector<std::string>& keys);
   /// The watchdog of the subscription (see redis_link.cpp).
   void checkSubscription();
+  /// The command thread published something that must come back through the subscription.
+  void published(uint64_t* lastPublishMs);
   /// Queues fn for the loop thread.
   void post(std::function<void()> fn);
   void drainPosted();
@@ -91,9 +94,11 @@ class RedisLink {
   std::deque<std::function<void()>> posted_;    // loop input
   int subscriberFd_ = -1;                       // shut down by close() / the watchdog to wake the reader
   bool streaming_ = false;                      // the subscriber is reading changes
-  uint64_t lastPongMs_ = 0;                     // our own traffic last seen on the subscription
+  uint64_t unechoedSince_ = 0;                  // oldest publish of ours not seen back yet (0: none)
+  std::atomic<uint64_t> completedSeq_{0};       // the last seq the command thread finished
   std::atomic<int> up_{-1};                     // -1 unknown, 0 down, 1 up (logging only)
   const std::string origin_;                    // this hostd in published changes
+  const std::string channel_;                   // where changes are published
   uint64_t nextSeq_ = 1;                        // loop thread
   std::thread commands_;
   std::thread subscriber_;

@@ -18,10 +18,10 @@ SharedState::SharedState(uv_loop_t* loop, const config::StateConfig& cfg, Sinks 
     return;
   }
   RedisLink::Events ev;
-  ev.reset = [this](std::map<std::string, std::string> all) {
+  ev.reset = [this](std::map<std::string, std::string> all, uint64_t through) {
     store_.reset(std::move(all));
     sinks_.reset();
-    ackUpTo(UINT64_MAX);  // what the load read includes every write acknowledged by Redis so far
+    ackUpTo(through);  // the replicas now show these writes; later ones still echo
   };
   ev.change = [this](const ipc::StateMsg& c, uint64_t ownSeq) {
     if (store_.applyChange(c)) push(c);

@@ -8,27 +8,40 @@
 //    supervisor then SIGKILLs its whole group. So nothing a plugin started outlives its
 //    worker (except a process that leaves the group, e.g. a daemon calling setsid).
 //  - Termination signals sent to the group (child_kill, a timeout's SIGKILL aside) reach
-//    PROGRAM; the supervisor ignores them and reports how PROGRAM ended.
+//    PROGRAM; the supervisor keeps them blocked (one that came before PROGRAM existed is
+//    passed on to it) and reports how PROGRAM ended.
+//  - It waits for PROGRAM, then for the other members of its group (what PROGRAM left
+//    running in the background: as subreaper it inherits them); a process that left the
+//    group (setsid) is neither waited for nor killed.
 #include "worker/child_processes.h"
 
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 namespace hostd::worker {
 namespace {
-const int kIgnored[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM};
+const int kHeld[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM};
 
 void onParentGone(int) { kill(0, SIGKILL); }  // the group, this process included
 
+sigset_t heldSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : kHeld) sigaddset(&set, sig);
+  return set;
+}
+
 [[noreturn]] void runProgram(char** argv) {
-  for (int sig : kIgnored) signal(sig, SIG_DFL);  // ignored dispositions survive exec
   signal(SIGRTMIN + 1, SIG_DFL);
+  signal(SIGPIPE, SIG_DFL);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -52,25 +65,42 @@ int runChildExec(int argc, char** argv) {
   // Only stdio goes on: not a plugin's descriptors that lack close-on-exec.
   if (close_range(3, ~0U, 0) != 0)
     for (int fd = 3, max = int(sysconf(_SC_OPEN_MAX)); fd < max; ++fd) close(fd);
-  for (int sig : kIgnored) signal(sig, SIG_IGN);
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
+  sigset_t held = heldSignals();
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigaddset(&held, SIGCHLD);  // taken with sigtimedwait below
+  sigprocmask(SIG_SETMASK, &held, nullptr);  // the parent-gone signal stays deliverable
+  signal(SIGPIPE, SIG_IGN);
 
   pid_t program = fork();
   if (program < 0) return 127;
   if (program == 0) runProgram(argv + 3);
+  // A signal sent to the group before the fork is pending here only: pass it on.
+  sigset_t pending;
+  sigpending(&pending);
+  for (int sig : kHeld)
+    if (sigismember(&pending, sig)) kill(program, sig);
   int status = 0;
-  for (;;) {  // until no child is left: PROGRAM, and whatever it orphaned to us
-    int st = 0;
-    pid_t p = waitpid(-1, &st, 0);
-    if (p < 0 && errno == EINTR) continue;
-    if (p < 0) break;
-    if (p == program) status = st;
+  while (waitpid(program, &status, 0) < 0 && errno == EINTR) {
   }
-  if (WIFSIGNALED(status)) {
+  // Then what PROGRAM left in the group (its orphans are our children now), until none is
+  // left. Not a blocking waitpid(0): a child leaving the group meanwhile never wakes it.
+  for (;;) {
+    while (waitpid(-1, nullptr, WNOHANG) > 0) {  // reap whatever ended, in any group
+    }
+    if (waitpid(0, nullptr, WNOHANG) < 0 && errno == ECHILD) break;  // no member of ours left
+    const timespec tick{0, 100 * 1000 * 1000};
+    sigtimedwait(&chld, nullptr, &tick);  // a child ended, or look again in 100 ms
+  }
+  if (WIFSIGNALED(status)) {  // end the same way, without a second core dump
     int sig = WTERMSIG(status);
+    rlimit none{0, 0};
+    setrlimit(RLIMIT_CORE, &none);
     signal(sig, SIG_DFL);
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, nullptr);
     raise(sig);
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : 127;

@@ -101,6 +101,11 @@ int Worker::run() {
     log().error("[H0201] worker " + std::to_string(env_.id) + " cannot open its control channel: " + uv_strerror(rc));
     _exit(ipc::kExitFatal);
   }
+  // Ready before any plugin code runs: init may already call fatal (which arms deadline_).
+  uv_timer_init(loop_, &heartbeat_);
+  heartbeat_.data = this;
+  uv_timer_init(loop_, &deadline_);
+  deadline_.data = this;
   channel_->start([this](ipc::Frame& f) { onFrame(f); },
                   [this](const std::string& why) { onMasterGone(why); });
   if (getppid() != env_.masterPid) failStartup("the master (pid " + std::to_string(env_.masterPid) + ") is gone");
@@ -140,9 +145,6 @@ int Worker::run() {
     }
   }
 
-  pluginReady_ = true;
-  for (std::string& early : std::exchange(earlyMessages_, {})) deliver(early);
-
   http::Limits limits;
   limits.max_header_bytes = env_.config.max_header_bytes;
   limits.max_body_bytes = env_.config.max_body_bytes;
@@ -168,15 +170,13 @@ int Worker::run() {
   }, SIGQUIT);
   sigquit_.data = this;
 
-  uv_timer_init(loop_, &heartbeat_);
-  heartbeat_.data = this;
   uv_timer_start(&heartbeat_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->sendHeartbeat(); }, 1000, 1000);
-  uv_timer_init(loop_, &deadline_);
-  deadline_.data = this;
 
   log().information("[H0202] worker " + std::to_string(env_.id) + " ready: plugin " + d->name + " " +
                     (d->version ? d->version : ""));
   channel_->send(ipc::MsgType::Ready, std::string(d->name) + " " + (d->version ? d->version : ""));
+  pluginReady_ = true;  // everything is set up: messages held during startup can go in now
+  for (std::string& early : std::exchange(earlyMessages_, {})) deliver(early);
   uv_run(loop_, UV_RUN_DEFAULT);
   finish();
 }

@@ -40,6 +40,26 @@ TEST_CASE("children run in cwd, without the worker's HOSTD_* environment, killab
   CHECK(s.get("/spawn-kill") == "exit status=0 code=-1 signal=15\n");
 }
 
+TEST_CASE("child_kill right after spawn is never lost", "[e2e][children]") {
+  Server s;
+  for (int i = 0; i < 100; ++i) {
+    auto r = httpGet(s.port, "/spawn-kill", 5s);
+    REQUIRE(r);
+    REQUIRE(r->body == "exit status=0 code=-1 signal=15\n");
+  }
+}
+
+TEST_CASE("a daemon that leaves the child's process group does not hold up exec", "[e2e][children]") {
+  Server s;
+  auto started = std::chrono::steady_clock::now();
+  std::string body = s.get("/exec?cmd=setsid+sleep+30+>/dev/null+2>%261+%26+echo+$!");
+  CHECK(std::chrono::steady_clock::now() - started < 10s);
+  size_t out = body.find("out=") + 4;
+  pid_t daemon = pid_t(std::stol(body.substr(out, body.find('\n', out) - out)));
+  CHECK_THAT(body, Catch::StartsWith("status=0\ncode=0\n"));
+  ::kill(daemon, SIGKILL);  // it left hostd's reach on purpose: the test cleans it up
+}
+
 TEST_CASE("exec past its timeout is killed and reported", "[e2e][children]") {
   Server s;
   auto started = std::chrono::steady_clock::now();

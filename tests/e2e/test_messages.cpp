@@ -107,3 +107,24 @@ TEST_CASE("a worker that is starting gets a broadcast sent meanwhile, after its 
     CHECK(count(box, "early=bird") == 1);
   }
 }
+
+TEST_CASE("a message held during startup may end the worker cleanly (fatal), never crash it", "[e2e][messages]") {
+  HostdProcess h(testConfig("testplug", 2, "[plugin.testplug]\ninit_delay_ms = 1000\n"));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]", 10s));
+  std::vector<pid_t> pids = h.workerPids();
+  REQUIRE(pids.size() == 2);
+  ::kill(pids[0], SIGKILL);
+  REQUIRE(h.waitForLogCount("[H0103]", 3, 5s));  // the replacement is in its slow init
+  auto sent = httpGet(port, "/broadcast?topic=fatal&payload=x");
+  REQUIRE(sent);
+  // Both the serving worker and the one starting ask for a replacement (suicide)...
+  CHECK(h.waitForLogCount("fatal from on_message", 2, 10s));
+  CHECK(h.waitForLogCount("[H0205]", 2, 10s));
+  // ...none crashes, and the server goes on serving.
+  CHECK(h.countLog("signal 11") == 0);
+  CHECK(waitUntil([&] {
+    auto r = httpGet(port, "/");
+    return r && r->status == 200;
+  }, 10s));
+}

@@ -224,7 +224,7 @@ TEST_CASE("a Redis url with a password and a db logs in, and a wrong password is
     REQUIRE(r);
     CHECK(r->body == "7\n");
     CHECK(redis.command({"GET", "auth:n"}) == "$-1\r\n");  // not in db 0
-    CHECK_THAT(h.output(), Catch::Contains("redis://:***@" + where + "/2") && !Catch::Contains("s3cret"));
+    CHECK_THAT(h.output(), Catch::Contains("redis://***@" + where + "/2") && !Catch::Contains("s3cret"));
     for (pid_t w : h.workerPids()) {  // workers never talk to Redis: they do not get the password
       std::ifstream env("/proc/" + std::to_string(w) + "/environ");
       std::string all((std::istreambuf_iterator<char>(env)), std::istreambuf_iterator<char>());
@@ -233,10 +233,23 @@ TEST_CASE("a Redis url with a password and a db logs in, and a wrong password is
   }
   {
     HostdProcess same(cfg(":s3cret", "/2"));
+    HostdProcess other(cfg(":s3cret", "/3"));
     REQUIRE(same.waitForLog("[H0105]"));
+    REQUIRE(other.waitForLog("[H0105]"));
     auto r = httpGet(same.port(), "/get?key=n");
     REQUIRE(r);
     CHECK(r->body == "7");  // the same db: the same store
+    // Another db is another store, changes included (pub/sub itself ignores the db).
+    REQUIRE(httpGet(same.port(), "/set?key=iso&value=db2"));
+    HostdProcess third(cfg(":s3cret", "/2"));
+    REQUIRE(third.waitForLog("[H0105]"));
+    auto seen = httpGet(third.port(), "/get?key=iso");
+    REQUIRE(seen);
+    CHECK(seen->body == "db2");
+    CHECK_FALSE(waitUntil([&] {
+      auto o = httpGet(other.port(), "/get?key=iso");
+      return o && o->status == 200;
+    }, 500ms));
   }
   HostdProcess wrong(cfg(":nope", ""));
   uint16_t port = wrong.port();
@@ -247,4 +260,25 @@ TEST_CASE("a Redis url with a password and a db logs in, and a wrong password is
   CHECK(r->status == 503);
   CHECK_THAT(r->body, Catch::Contains("refused the login"));
   CHECK_THAT(wrong.output(), Catch::Contains("refused the login") && !Catch::Contains("nope"));
+}
+
+TEST_CASE("refused writes do not make hostd mistake a healthy Redis subscription for a dead one", "[e2e][redis]") {
+  RedisServer redis;
+  HostdProcess h(testConfig("shareplug", 1,
+                            "[state]\nbackend = redis\nurl = " + redis.url() + "\nprefix = busy:\ntimeout_ms = 300\n"));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0135]"));
+  REQUIRE(h.waitForLog("[H0105]"));
+  REQUIRE(httpGet(port, "/set?key=name&value=bob"));
+  // Only refused writes (incr of a non-number) for well past the watchdog's limit (timeout_ms + 2 s).
+  auto until = std::chrono::steady_clock::now() + 4s;
+  int refused = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    auto r = httpGet(port, "/incr?key=name");
+    REQUIRE(r);
+    refused += r->status == 503;
+  }
+  CHECK(refused > 10);
+  CHECK(h.countLog("[H0136]") == 0);
+  CHECK(h.countLog("[H0135]") == 1);
 }

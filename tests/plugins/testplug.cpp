@@ -21,6 +21,7 @@ struct TestPlug : hostd::Handler {
 
   void on_message(std::string_view topic, std::string_view payload, int from) override {
     inbox += std::to_string(from) + ":" + std::string(topic) + "=" + std::string(payload) + ";";
+    if (topic == "fatal") hostd::fatal("fatal from on_message");
   }
 
   void init() override {

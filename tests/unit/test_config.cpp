@@ -198,11 +198,11 @@ TEST_CASE("[state] selects the shared-state backend", "[config]") {
   CHECK(auth.state.redis_host == "redis.local");
   CHECK(auth.state.redis_port == 6390);
   CHECK(auth.state.redis_db == 3);
-  CHECK(auth.state.redactedUrl() == "redis://app:***@redis.local:6390/3");
+  CHECK(auth.state.redactedUrl() == "redis://***@redis.local:6390/3");
   Config pw = parse("[state]\nurl = redis://:secret@10.1.1.1\n");
   CHECK(pw.state.redis_user.empty());
   CHECK(pw.state.redis_password == "secret");
-  CHECK(pw.state.redactedUrl() == "redis://:***@10.1.1.1");
+  CHECK(pw.state.redactedUrl() == "redis://***@10.1.1.1");
   CHECK(fromJson(toJson(auth)).state == auth.state);
   Config v6 = parse("[state]\nurl = redis://[::1]\n");
   CHECK(v6.state.redis_host == "::1");
@@ -222,7 +222,11 @@ TEST_CASE("a bad [state] value names the key and what was expected", "[config]")
   CHECK_THAT(refusal("[state]\nurl = redis://:6379\n"), Catch::Contains("[state] url"));
   CHECK_THAT(refusal("[state]\nurl = redis://127.0.0.1:0\n"), Catch::Contains("[state] url"));
   CHECK_THAT(refusal("[state]\nurl = redis://127.0.0.1:6379/x\n"), Catch::Contains("[state] url"));
-  CHECK_THAT(refusal("[state]\nurl = redis://secret@127.0.0.1\n"), Catch::Contains("USER:PASSWORD or :PASSWORD"));
+  CHECK_THAT(refusal("[state]\nurl = redis://secret@127.0.0.1\n"),
+             Catch::Contains("USER:PASSWORD or :PASSWORD") && !Catch::Contains("secret"));
+  CHECK_THAT(refusal("[state]\nurl = redis://:50%off@127.0.0.1\n"),
+             Catch::Contains("%25") && !Catch::Contains("50%off"));
+  CHECK_THAT(refusal("[state]\nurl = redis://:pw@127.0.0.1:99999\n"), !Catch::Contains(":pw@"));
   CHECK_THAT(refusal("[state]\nurl = redis://127.0.0.1?db=1\n"), Catch::Contains("[state] url"));
   CHECK_THAT(refusal("[state]\nprefix = a b\n"), Catch::Contains("[state] prefix"));
   CHECK_THAT(refusal("[state]\nport = 1\n"), Catch::Contains("unknown key \"port\" in [state]"));
