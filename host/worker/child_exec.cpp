@@ -1,18 +1,16 @@
 // "hostd --child-exec WORKER_PID PROGRAM ARGS...": the supervisor of one child process of
-// a worker, started by ChildProcesses with setsid (it leads a new process group).
+// a worker. ChildProcesses starts it with setsid (it leads a new process group), stdout
+// and stderr piped to the worker, and fd 3: a status pipe to the worker.
 //
-//  - It forks PROGRAM into its group and waits for it — and, as a child subreaper, for
-//    everything PROGRAM leaves behind — then exits the way PROGRAM did (same code, or the
-//    same signal), which is what the worker reports.
-//  - PR_SET_PDEATHSIG delivers kParentGone when the worker dies, however it dies: the
-//    supervisor then SIGKILLs its whole group. So nothing a plugin started outlives its
-//    worker (except a process that leaves the group, e.g. a daemon calling setsid).
-//  - Termination signals sent to the group (child_kill, a timeout's SIGKILL aside) reach
-//    PROGRAM; the supervisor keeps them blocked (one that came before PROGRAM existed is
-//    passed on to it) and reports how PROGRAM ended.
-//  - It waits for PROGRAM, then for the other members of its group (what PROGRAM left
-//    running in the background: as subreaper it inherits them); a process that left the
-//    group (setsid) is neither waited for nor killed.
+//  - It forks PROGRAM into its group and is the child subreaper of everything PROGRAM
+//    starts, so every descendant stays below it, even one that leaves the group.
+//  - Once PROGRAM and the rest of its group have ended, it writes how PROGRAM ended to fd 3
+//    ("exit N" / "signal N"): for the worker, the child has ended. Descendants that left
+//    the group (a daemon's setsid, timeout(1)'s own group) do not hold that up; the
+//    supervisor stays until they are gone too, so it can still kill them.
+//  - All signals are blocked and taken synchronously: kParentGone (PR_SET_PDEATHSIG: the
+//    worker died, however) and kKillTree (a timeout, a cap, the worker exiting) SIGKILL
+//    every descendant, then the supervisor; any other signal is passed on to PROGRAM.
 #include "worker/child_processes.h"
 
 #include <cerrno>
@@ -20,28 +18,58 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <dirent.h>
+#include <fcntl.h>
+#include <fstream>
+#include <map>
 #include <string>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <vector>
 
 namespace hostd::worker {
 namespace {
-const int kHeld[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM};
+constexpr int kStatusFd = 3;
 
-void onParentGone(int) { kill(0, SIGKILL); }  // the group, this process included
+/// Every process below root, from /proc (parent links).
+std::vector<pid_t> descendants(pid_t root) {
+  std::multimap<pid_t, pid_t> children;
+  if (DIR* proc = opendir("/proc")) {
+    while (dirent* e = readdir(proc)) {
+      pid_t pid = pid_t(std::atol(e->d_name));
+      if (pid <= 0) continue;
+      std::ifstream stat(std::string("/proc/") + e->d_name + "/stat");
+      std::string line;
+      if (!std::getline(stat, line) || line.rfind(')') == std::string::npos) continue;
+      pid_t ppid = pid_t(std::atol(line.c_str() + line.rfind(')') + 4));  // ") S PPID"
+      children.emplace(ppid, pid);
+    }
+    closedir(proc);
+  }
+  std::vector<pid_t> out{root};
+  for (size_t i = 0; i < out.size(); ++i) {
+    auto [from, to] = children.equal_range(out[i]);
+    for (auto it = from; it != to; ++it) out.push_back(it->second);
+  }
+  out.erase(out.begin());
+  return out;
+}
 
-sigset_t heldSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int sig : kHeld) sigaddset(&set, sig);
-  return set;
+[[noreturn]] void killTreeAndDie() {
+  for (int round = 0; round < 5; ++round) {  // a few rounds: something may fork meanwhile
+    std::vector<pid_t> all = descendants(getpid());
+    if (all.empty()) break;
+    for (pid_t p : all) kill(p, SIGKILL);
+    while (waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+  }
+  kill(getpid(), SIGKILL);
+  _exit(137);
 }
 
 [[noreturn]] void runProgram(char** argv) {
-  signal(SIGRTMIN + 1, SIG_DFL);
-  signal(SIGPIPE, SIG_DFL);
+  close(kStatusFd);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -51,59 +79,67 @@ sigset_t heldSignals() {
   (void)ignored;
   _exit(127);
 }
+
+void reportEnd(int status) {
+  std::string line = WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status)) + "\n"
+                                         : "exit " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : 127) + "\n";
+  ssize_t ignored = write(kStatusFd, line.data(), line.size());
+  (void)ignored;
+  close(kStatusFd);
+}
+
+/// True while this process has a child (any group), without reaping it.
+bool hasChildren() {
+  siginfo_t info{};
+  return waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0;
+}
 }  // namespace
+
+int childExecParentGoneSignal() { return SIGRTMIN + 1; }
+int childExecKillTreeSignal() { return SIGRTMIN + 2; }
 
 int runChildExec(int argc, char** argv) {
   if (argc < 4) return 127;
-  const int parentGone = SIGRTMIN + 1;  // a signal nobody else sends us
-  struct sigaction sa {};
-  sa.sa_handler = &onParentGone;
-  sigaction(parentGone, &sa, nullptr);
-  prctl(PR_SET_PDEATHSIG, parentGone);
-  if (getppid() != std::atol(argv[2])) onParentGone(0);  // the worker died before prctl
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, nullptr);  // every signal is taken below, in order
+  prctl(PR_SET_PDEATHSIG, childExecParentGoneSignal());
+  if (getppid() != std::atol(argv[2])) return 127;  // the worker died before prctl: start nothing
   prctl(PR_SET_CHILD_SUBREAPER, 1);
-  // Only stdio goes on: not a plugin's descriptors that lack close-on-exec.
-  if (close_range(3, ~0U, 0) != 0)
-    for (int fd = 3, max = int(sysconf(_SC_OPEN_MAX)); fd < max; ++fd) close(fd);
-  sigset_t held = heldSignals();
-  sigset_t chld;
-  sigemptyset(&chld);
-  sigaddset(&chld, SIGCHLD);
-  sigaddset(&held, SIGCHLD);  // taken with sigtimedwait below
-  sigprocmask(SIG_SETMASK, &held, nullptr);  // the parent-gone signal stays deliverable
-  signal(SIGPIPE, SIG_IGN);
+  // Only stdio and the status pipe stay: not a plugin's descriptors without close-on-exec.
+  if (close_range(kStatusFd + 1, ~0U, 0) != 0)
+    for (int fd = kStatusFd + 1, max = int(sysconf(_SC_OPEN_MAX)); fd < max; ++fd) close(fd);
 
   pid_t program = fork();
   if (program < 0) return 127;
   if (program == 0) runProgram(argv + 3);
-  // A signal sent to the group before the fork is pending here only: pass it on.
-  sigset_t pending;
-  sigpending(&pending);
-  for (int sig : kHeld)
-    if (sigismember(&pending, sig)) kill(program, sig);
+  // The output pipes belong to the group now: they reach EOF when it is done.
+  int devnull = open("/dev/null", O_RDWR);
+  for (int fd = 0; fd <= 2; ++fd) dup2(devnull, fd);
+  if (devnull > 2) close(devnull);
   int status = 0;
-  while (waitpid(program, &status, 0) < 0 && errno == EINTR) {
-  }
-  // Then what PROGRAM left in the group (its orphans are our children now), until none is
-  // left. Not a blocking waitpid(0): a child leaving the group meanwhile never wakes it.
+  bool programDone = false, reported = false;
   for (;;) {
-    while (waitpid(-1, nullptr, WNOHANG) > 0) {  // reap whatever ended, in any group
+    int st = 0;
+    for (pid_t p; (p = waitpid(-1, &st, WNOHANG)) > 0;) {
+      if (p == program) {
+        status = st;
+        programDone = true;
+      }
     }
-    if (waitpid(0, nullptr, WNOHANG) < 0 && errno == ECHILD) break;  // no member of ours left
+    // PROGRAM and its group are over (waitpid(0): children in this group) -> report.
+    // (Not a blocking waitpid(0): a child that leaves the group meanwhile never wakes it.)
+    if (programDone && !reported && waitpid(0, nullptr, WNOHANG) < 0 && errno == ECHILD) {
+      reportEnd(status);
+      reported = true;
+    }
+    if (reported && !hasChildren()) return 0;
     const timespec tick{0, 100 * 1000 * 1000};
-    sigtimedwait(&chld, nullptr, &tick);  // a child ended, or look again in 100 ms
+    siginfo_t info{};
+    int sig = sigtimedwait(&all, &info, &tick);
+    if (sig == childExecParentGoneSignal() || sig == childExecKillTreeSignal()) killTreeAndDie();
+    if (sig > 0 && sig != SIGCHLD && !programDone) kill(program, sig);
   }
-  if (WIFSIGNALED(status)) {  // end the same way, without a second core dump
-    int sig = WTERMSIG(status);
-    rlimit none{0, 0};
-    setrlimit(RLIMIT_CORE, &none);
-    signal(sig, SIG_DFL);
-    sigset_t all;
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, nullptr);
-    raise(sig);
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 127;
 }
 
 }  // namespace hostd::worker

@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <sys/stat.h>
 #include <unistd.h>
 
 extern char** environ;
@@ -15,30 +16,46 @@ constexpr size_t kDefaultMaxOutput = 1024 * 1024;
 struct ChildProcesses::Child {
   ChildProcesses* owner = nullptr;
   uint64_t id = 0;
-  int pid = 0;
+  int pid = 0;  ///< the supervisor's
   uv_process_t proc{};
-  uv_pipe_t out{}, err{};
+  uv_pipe_t out{}, err{}, status{};
   uv_timer_t timer{};
   bool buffered = false;
   size_t cap = kDefaultMaxOutput;
   uint32_t timeoutMs = 0;
-  std::string outBuf, errBuf;
+  std::string outBuf, errBuf, statusLine;
   void (*done)(void*, const hostd_exec_result*) = nullptr;
   hostd_spawn_callbacks cbs{};
   void* arg = nullptr;
-  int status = HOSTD_OK;
+  int result = HOSTD_OK;
   std::string message;
-  bool exited = false;
   int exitCode = -1;
   int termSignal = 0;
-  int openStreams = 2;
-  int openHandles = 0;  ///< handles to close before delete
+  bool programEnded = false;    ///< status line read, or the supervisor is gone
+  bool supervisorExited = false;
   bool reported = false;
+  int openHandles = 0;  ///< handles to close before delete
 };
 
-std::string findProgram(const std::string& file) {
+namespace {
+void onClosed(uv_handle_t* h) {
+  auto* c = static_cast<ChildProcesses::Child*>(h->data);
+  if (--c->openHandles == 0) delete c;
+}
+void closeHandle(void* handle) {
+  auto* h = static_cast<uv_handle_t*>(handle);
+  if (!uv_is_closing(h)) uv_close(h, &onClosed);
+}
+void alloc(uv_handle_t*, size_t, uv_buf_t* buf) {
+  static char chunk[64 * 1024];  // the loop is single-threaded; data is consumed in the callback
+  *buf = uv_buf_init(chunk, sizeof chunk);
+}
+}  // namespace
+
+std::string findProgram(const std::string& file, const std::string& cwd) {
   if (file.empty()) return {};
-  if (file.find('/') != std::string::npos) return access(file.c_str(), X_OK) == 0 ? file : std::string();
+  auto inCwd = [&](const std::string& p) { return p[0] == '/' || cwd.empty() ? p : cwd + "/" + p; };
+  if (file.find('/') != std::string::npos) return access(inCwd(file).c_str(), X_OK) == 0 ? file : std::string();
   const char* path = std::getenv("PATH");
   std::string dirs = path && *path ? path : "/usr/local/bin:/usr/bin:/bin";
   size_t start = 0;
@@ -47,7 +64,7 @@ std::string findProgram(const std::string& file) {
     if (end == std::string::npos) end = dirs.size();
     std::string dir = dirs.substr(start, end - start);
     std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + file;
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+    if (access(inCwd(candidate).c_str(), X_OK) == 0) return candidate;
     start = end + 1;
   }
   return {};
@@ -90,10 +107,6 @@ uint64_t ChildProcesses::spawn(const char* file, const char* const* args, const 
 uint64_t ChildProcesses::start(const std::vector<std::string>& argv, const hostd_exec_options* opts,
                                void (*done)(void*, const hostd_exec_result*), const hostd_spawn_callbacks* cbs,
                                void* arg, int* rc) {
-  if (findProgram(argv[0]).empty()) {
-    *rc = HOSTD_ENOTFOUND;
-    return 0;
-  }
   // A newer plugin's options struct is larger: its extra members are ignored. A smaller
   // size is a caller that did not set it.
   hostd_exec_options o{sizeof(hostd_exec_options), 0, 0, nullptr};
@@ -102,6 +115,15 @@ uint64_t ChildProcesses::start(const std::vector<std::string>& argv, const hostd
     return 0;
   }
   if (opts) o = *opts;
+  struct stat dir {};
+  if (o.cwd && (stat(o.cwd, &dir) != 0 || !S_ISDIR(dir.st_mode))) {
+    *rc = HOSTD_EINVAL;  // not a directory: say so, not "program not found"
+    return 0;
+  }
+  if (findProgram(argv[0], o.cwd ? o.cwd : "").empty()) {
+    *rc = HOSTD_ENOTFOUND;
+    return 0;
+  }
 
   std::string parent = std::to_string(getpid());
   std::vector<const char*> args{exe_.c_str(), "--child-exec", parent.c_str()};
@@ -122,16 +144,19 @@ uint64_t ChildProcesses::start(const std::vector<std::string>& argv, const hostd
   c->timeoutMs = o.timeout_ms;
   uv_pipe_init(loop_, &c->out, 0);
   uv_pipe_init(loop_, &c->err, 0);
+  uv_pipe_init(loop_, &c->status, 0);
   uv_timer_init(loop_, &c->timer);
-  c->out.data = c->err.data = c->timer.data = c->proc.data = c;
-  c->openHandles = 3;
+  c->out.data = c->err.data = c->status.data = c->timer.data = c->proc.data = c;
+  c->openHandles = 5;  // the process handle too: uv_spawn initialises it even when it fails
 
-  uv_stdio_container_t stdio[3];
+  uv_stdio_container_t stdio[4];
   stdio[0].flags = UV_IGNORE;
-  stdio[1].flags = uv_stdio_flags(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
-  stdio[1].data.stream = reinterpret_cast<uv_stream_t*>(&c->out);
-  stdio[2].flags = uv_stdio_flags(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
-  stdio[2].data.stream = reinterpret_cast<uv_stream_t*>(&c->err);
+  uv_stream_t* pipes[] = {reinterpret_cast<uv_stream_t*>(&c->out), reinterpret_cast<uv_stream_t*>(&c->err),
+                          reinterpret_cast<uv_stream_t*>(&c->status)};
+  for (int i = 0; i < 3; ++i) {
+    stdio[i + 1].flags = uv_stdio_flags(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
+    stdio[i + 1].data.stream = pipes[i];
+  }
   uv_process_options_t po{};
   po.exit_cb = &onExit;
   po.file = exe_.c_str();
@@ -139,31 +164,20 @@ uint64_t ChildProcesses::start(const std::vector<std::string>& argv, const hostd
   po.env = env.data();
   po.cwd = o.cwd;
   po.flags = UV_PROCESS_DETACHED;  // setsid: its own process group
-  po.stdio_count = 3;
+  po.stdio_count = 4;
   po.stdio = stdio;
-  int err = uv_spawn(loop_, &c->proc, &po);
-  if (err != 0) {
-    *rc = err == UV_ENOENT ? HOSTD_ENOTFOUND : HOSTD_ERROR;
-    auto closed = [](uv_handle_t* h) {
-      auto* c = static_cast<Child*>(h->data);
-      if (--c->openHandles == 0) delete c;
-    };
-    uv_close(reinterpret_cast<uv_handle_t*>(&c->proc), closed);  // uv_spawn initialised it
-    ++c->openHandles;
-    uv_close(reinterpret_cast<uv_handle_t*>(&c->out), closed);
-    uv_close(reinterpret_cast<uv_handle_t*>(&c->err), closed);
-    uv_close(reinterpret_cast<uv_handle_t*>(&c->timer), closed);
+  if (int err = uv_spawn(loop_, &c->proc, &po); err != 0) {
+    *rc = HOSTD_ERROR;
+    for (void* h : {static_cast<void*>(&c->proc), static_cast<void*>(&c->out), static_cast<void*>(&c->err),
+                    static_cast<void*>(&c->status), static_cast<void*>(&c->timer)})
+      closeHandle(h);
     return 0;
   }
-  ++c->openHandles;  // the process handle
   c->pid = c->proc.pid;
   children_[c->id] = c;
-  auto alloc = [](uv_handle_t*, size_t, uv_buf_t* buf) {
-    static char chunk[64 * 1024];  // the loop is single-threaded; data is consumed in onRead
-    *buf = uv_buf_init(chunk, sizeof chunk);
-  };
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->out), alloc, &onRead);
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->err), alloc, &onRead);
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->out), &alloc, &onRead);
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->err), &alloc, &onRead);
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->status), &alloc, &onStatus);
   if (o.timeout_ms) uv_timer_start(&c->timer, &onTimeout, o.timeout_ms, 0);
   *rc = HOSTD_OK;
   return c->id;
@@ -171,25 +185,37 @@ uint64_t ChildProcesses::start(const std::vector<std::string>& argv, const hostd
 
 void ChildProcesses::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   auto* c = static_cast<Child*>(s->data);
-  bool isErr = s == reinterpret_cast<uv_stream_t*>(&c->err);
-  if (n > 0) {
-    c->owner->output(*c, isErr, buf->base, size_t(n));
-    return;
-  }
-  if (n == 0) return;
-  uv_read_stop(s);  // EOF or error: this stream is over
-  --c->openStreams;
-  c->owner->maybeFinish(*c);
+  if (n > 0) c->owner->output(*c, s == reinterpret_cast<uv_stream_t*>(&c->err), buf->base, size_t(n));
+  else if (n < 0) uv_read_stop(s);  // EOF: nothing more from this stream
+}
+
+namespace {
+/// The supervisor's "exit N" / "signal N" line, once complete. False if not (yet) there.
+bool parseStatus(const std::string& line, int* exitCode, int* termSignal) {
+  if (line.find('\n') == std::string::npos) return false;
+  if (line.rfind("exit ", 0) == 0) *exitCode = std::atoi(line.c_str() + 5);
+  else if (line.rfind("signal ", 0) == 0) *termSignal = std::atoi(line.c_str() + 7);
+  else return false;
+  return true;
+}
+}  // namespace
+
+void ChildProcesses::onStatus(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+  auto* c = static_cast<Child*>(s->data);
+  if (n > 0) c->statusLine.append(buf->base, size_t(n));
+  if (n < 0) uv_read_stop(s);  // closed without a line: the supervisor died (see onExit)
+  if (parseStatus(c->statusLine, &c->exitCode, &c->termSignal)) c->owner->ended(*c);
 }
 
 void ChildProcesses::output(Child& c, bool isErr, const char* data, size_t len) {
+  if (c.reported) return;
   if (!c.buffered) {
     auto cb = isErr ? c.cbs.on_stderr : c.cbs.on_stdout;
     if (cb) cb(c.arg, data, len);
     return;
   }
   std::string& into = isErr ? c.errBuf : c.outBuf;
-  if (c.status != HOSTD_OK) return;
+  if (c.result != HOSTD_OK) return;
   size_t room = c.cap - into.size();
   into.append(data, std::min(room, len));
   if (len > room)
@@ -203,29 +229,60 @@ void ChildProcesses::onTimeout(uv_timer_t* t) {
 }
 
 void ChildProcesses::abort(Child& c, int status, const std::string& why) {
-  // Also after the direct child exited: what it left running in its group may still
-  // hold the output open, and is what the timeout or cap is about then.
-  if (c.reported || c.status != HOSTD_OK) return;
-  c.status = status;
+  if (c.reported || c.result != HOSTD_OK) return;
+  c.result = status;
   c.message = why;
-  ::kill(-c.pid, SIGKILL);
+  ::kill(c.pid, childExecKillTreeSignal());  // the supervisor kills everything below it, then itself
 }
 
 void ChildProcesses::onExit(uv_process_t* p, int64_t status, int signal) {
   auto* c = static_cast<Child*>(p->data);
-  c->exited = true;
-  c->exitCode = signal ? -1 : int(status);
-  c->termSignal = signal;
-  c->owner->maybeFinish(*c);
+  c->supervisorExited = true;
+  if (!c->programEnded) {
+    // Its status line may still sit in the pipe (this callback can come first).
+    uv_os_fd_t fd = -1;
+    char buf[256];
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&c->status), &fd) == 0)
+      for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) c->statusLine.append(buf, size_t(n));
+    if (!parseStatus(c->statusLine, &c->exitCode, &c->termSignal)) {
+      // Killed before it could report (a timeout, a cap, SIGKILL): the program went with it.
+      // (A kill-tree that came before the supervisor set up its signals ended it directly.)
+      c->exitCode = signal ? -1 : int(status);
+      c->termSignal = signal == childExecKillTreeSignal() ? SIGKILL : signal;
+    }
+    c->owner->ended(*c);
+  }
+  c->owner->release(*c);
 }
 
-void ChildProcesses::maybeFinish(Child& c) {
-  if (!c.exited || c.openStreams > 0 || c.reported) return;
+void ChildProcesses::ended(Child& c) {
+  if (c.programEnded) return;
+  c.programEnded = true;
+  if (c.termSignal) c.exitCode = -1;
+  // Everything the group wrote is in the pipes now; a process that left the group may
+  // still hold them open, so take what is there instead of waiting for EOF.
+  for (uv_pipe_t* pipe : {&c.out, &c.err}) {
+    auto* stream = reinterpret_cast<uv_stream_t*>(pipe);
+    uv_read_stop(stream);
+    uv_os_fd_t fd = -1;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(pipe), &fd) != 0) continue;
+    char buf[64 * 1024];
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) output(c, pipe == &c.err, buf, size_t(n));
+  }
+  report(c);
+}
+
+void ChildProcesses::report(Child& c) {
   c.reported = true;
   children_.erase(c.id);
+  uv_timer_stop(&c.timer);
+  for (void* h : {static_cast<void*>(&c.out), static_cast<void*>(&c.err), static_cast<void*>(&c.status),
+                  static_cast<void*>(&c.timer)})
+    closeHandle(h);
+  if (!c.supervisorExited) lingering_[c.id] = &c;  // still watching what left the group
   if (c.buffered) {
     hostd_exec_result r{};
-    r.status = c.status;
+    r.status = c.result;
     r.exit_code = c.exitCode;
     r.term_signal = c.termSignal;
     r.out = hostd_str{c.outBuf.data(), c.outBuf.size()};
@@ -233,26 +290,31 @@ void ChildProcesses::maybeFinish(Child& c) {
     r.message = hostd_str{c.message.data(), c.message.size()};
     c.done(c.arg, &r);
   } else if (c.cbs.on_exit) {
-    c.cbs.on_exit(c.arg, c.status, c.exitCode, c.termSignal);
+    c.cbs.on_exit(c.arg, c.result, c.exitCode, c.termSignal);
   }
-  auto closed = [](uv_handle_t* h) {
-    auto* c = static_cast<Child*>(h->data);
-    if (--c->openHandles == 0) delete c;
-  };
-  uv_close(reinterpret_cast<uv_handle_t*>(&c.proc), closed);
-  uv_close(reinterpret_cast<uv_handle_t*>(&c.out), closed);
-  uv_close(reinterpret_cast<uv_handle_t*>(&c.err), closed);
-  uv_close(reinterpret_cast<uv_handle_t*>(&c.timer), closed);
+}
+
+void ChildProcesses::release(Child& c) {
+  // The supervisor is gone; the child record goes once it was reported.
+  if (!c.reported) return;
+  lingering_.erase(c.id);
+  closeHandle(&c.proc);
 }
 
 int ChildProcesses::kill(uint64_t id, int signum) {
-  auto it = children_.find(id);  // until reported: the group may outlive its leader
+  auto it = children_.find(id);
   if (it == children_.end()) return HOSTD_ENOTFOUND;
-  return ::kill(-it->second->pid, signum) == 0 ? HOSTD_OK : HOSTD_ENOTFOUND;
+  if (signum == childExecParentGoneSignal() || signum == childExecKillTreeSignal() || signum == SIGSTOP)
+    return HOSTD_EINVAL;  // reserved for the supervisor / would stop the supervisor itself
+  // The supervisor passes signals on to the program; SIGKILL cannot be passed on: it ends
+  // everything below the supervisor instead.
+  int sig = signum == SIGKILL ? childExecKillTreeSignal() : signum;
+  return ::kill(it->second->pid, sig) == 0 ? HOSTD_OK : HOSTD_ENOTFOUND;
 }
 
 void ChildProcesses::killAll() {
-  for (auto& [id, c] : children_) ::kill(-c->pid, SIGKILL);
+  for (auto* set : {&children_, &lingering_})
+    for (auto& [id, c] : *set) ::kill(c->pid, childExecKillTreeSignal());
 }
 
 }  // namespace hostd::worker

@@ -1,10 +1,12 @@
 // Child processes of a worker (the SDK's exec / exec_file / spawn), on the worker's loop.
 //
 // Every child is started through the hostd binary itself in "--child-exec" mode: a small
-// supervisor (worker/child_exec.cpp) that leads the child's own process group, runs the
-// program in it and kills the whole group if the worker dies — even by SIGKILL. Timeouts,
-// caps, child_kill and the worker's exit signal that group. Children see the worker's
-// environment minus HOSTD_*, stdin = /dev/null, and no other inherited descriptor.
+// supervisor (worker/child_exec.cpp) that runs the program in its own process group, tells
+// the worker over a status pipe when the program and its group have ended, and kills
+// everything below it when the worker dies — even by SIGKILL — or asks it to (a timeout,
+// an output cap, the worker exiting). child_kill signals go through it to the program.
+// Children see the worker's environment minus HOSTD_*, stdin = /dev/null, and no other
+// inherited descriptor.
 #pragma once
 
 #include <hostd/plugin.h>
@@ -35,31 +37,41 @@ class ChildProcesses {
   void killAll();
   size_t running() const { return children_.size(); }
 
+  struct Child;  ///< (public only for the libuv callbacks in the .cpp)
+
  private:
-  struct Child;
   /// Starts argv (argv[0] = program); either done (buffered) or cbs (streaming) is set.
   uint64_t start(const std::vector<std::string>& argv, const hostd_exec_options* opts,
                  void (*done)(void*, const hostd_exec_result*), const hostd_spawn_callbacks* cbs, void* arg,
                  int* rc);
   static void onExit(uv_process_t* p, int64_t status, int signal);
   static void onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
+  static void onStatus(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
   static void onTimeout(uv_timer_t* t);
   void output(Child& c, bool isErr, const char* data, size_t len);
   void abort(Child& c, int status, const std::string& why);
-  void maybeFinish(Child& c);
+  /// The program has ended (status line, or the supervisor died): take what its output
+  /// pipes hold, then report.
+  void ended(Child& c);
+  void report(Child& c);
+  void release(Child& c);
 
   uv_loop_t* loop_;
   std::string exe_;
   std::vector<std::string> env_;
-  std::map<uint64_t, Child*> children_;
+  std::map<uint64_t, Child*> children_;  ///< not reported yet
+  std::map<uint64_t, Child*> lingering_; ///< reported; the supervisor still watches leftovers
   uint64_t nextId_ = 1;
 };
 
-/// Resolves a program like execvp would: as given if it holds '/', else the first
-/// executable match in PATH. Empty if there is none.
-std::string findProgram(const std::string& file);
+/// Resolves a program like execvp would, from directory cwd (empty: the current one): as
+/// given if it holds '/', else the first executable match in PATH. Empty if there is none.
+std::string findProgram(const std::string& file, const std::string& cwd = "");
 
 /// main() of "hostd --child-exec WORKER_PID PROGRAM ARGS..." (worker/child_exec.cpp).
 int runChildExec(int argc, char** argv);
+/// The supervisor's reserved signals: the worker is gone / kill everything below it.
+int childExecParentGoneSignal();
+int childExecKillTreeSignal();
 
 }  // namespace hostd::worker

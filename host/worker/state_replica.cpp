@@ -98,6 +98,13 @@ int StateReplica::write(ipc::StateMsg::Op op, std::string_view key, std::string_
   return HOSTD_OK;
 }
 
+void StateReplica::failPending(int status, const std::string& why) {
+  std::unordered_map<uint64_t, Pending> pending;
+  pending.swap(pending_);
+  for (auto& [id, p] : pending)
+    if (p.done) p.done(p.arg, status, 0, why.data(), why.size());
+}
+
 uint64_t StateReplica::watch(std::string_view key, bool prefix, hostd_state_watch_fn cb, void* arg,
                              void (*dtor)(void*)) {
   if (!cb || (key.empty() && !prefix)) {

@@ -33,6 +33,8 @@ class StateReplica {
             hostd_state_done_fn done, void* arg);
   uint64_t watch(std::string_view key, bool prefix, hostd_state_watch_fn cb, void* arg, void (*dtor)(void*));
   int unwatch(uint64_t id);
+  /// Completes every write still waiting for its ack with `status` (the master is gone).
+  void failPending(int status, const std::string& why);
   size_t size() const { return data_.size(); }
 
  private:

@@ -106,6 +106,8 @@ int Worker::run() {
   heartbeat_.data = this;
   uv_timer_init(loop_, &deadline_);
   deadline_.data = this;
+  uv_timer_init(loop_, &finishing_);
+  finishing_.data = this;
   channel_->start([this](ipc::Frame& f) { onFrame(f); },
                   [this](const std::string& why) { onMasterGone(why); });
   if (getppid() != env_.masterPid) failStartup("the master (pid " + std::to_string(env_.masterPid) + ") is gone");
@@ -125,6 +127,9 @@ int Worker::run() {
   services_.pluginName = d->name;
   services_.pluginConfig = env_.config.pluginSection(d->name);
   services_.fatal = [this](const std::string& msg) {
+    // Before it serves, a fatal is an init failure: counted by the restart policy like
+    // one, instead of a replacement spawned at once (and again, and again).
+    if (!pluginReady_) failStartup("plugin called fatal before serving: " + msg);
     log().error("[H0204] plugin called fatal: " + msg);
     requestReplacement("plugin fatal: " + msg);
   };
@@ -253,6 +258,7 @@ void Worker::deliver(const std::string& frame) {
 
 void Worker::onMasterGone(const std::string& reason) {
   log().warning("[H0207] worker " + std::to_string(env_.id) + " lost its master (" + reason + "): draining");
+  state_.failPending(HOSTD_EUNAVAILABLE, "shared state: the master is gone; the write may not have been applied");
   beginDrain("master gone");
   // Nobody will SIGKILL us past graceful_timeout now: enforce it ourselves, even if the
   // loop gets stuck in plugin code (alarm's default action ends the process).
@@ -267,7 +273,11 @@ void Worker::beginDrain(const std::string& why) {
   log().information("[H0208] worker " + std::to_string(env_.id) + " draining (" + why + "): " +
                     std::to_string(server_ ? server_->connectionCount() : 0) + " connection(s) open");
   if (!server_) finish();
-  server_->drain([this] { finish(); });
+  // Drained may be reached inside a plugin call (its res_end closed the last connection):
+  // finish (shutdown, exit) from the loop, not under the plugin's feet.
+  server_->drain([this] {
+    uv_timer_start(&finishing_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->finish(); }, 0, 0);
+  });
 }
 
 void Worker::finish() {

@@ -62,6 +62,7 @@ class Worker {
   std::unique_ptr<http::Server> server_;
   uv_timer_t heartbeat_{};
   uv_timer_t deadline_{};
+  uv_timer_t finishing_{};  ///< runs finish() from the loop once drained
   uv_signal_t sigterm_{};
   uv_signal_t sigquit_{};
   bool pluginReady_ = false;                 ///< init succeeded: messages can be delivered

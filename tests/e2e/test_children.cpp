@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <sys/stat.h>
 
 using namespace hostd::test;
 using namespace std::chrono_literals;
@@ -49,15 +50,56 @@ TEST_CASE("child_kill right after spawn is never lost", "[e2e][children]") {
   }
 }
 
-TEST_CASE("a daemon that leaves the child's process group does not hold up exec", "[e2e][children]") {
+namespace {
+/// The first line of an exec result's stdout, as a pid.
+pid_t outPid(const std::string& body) {
+  size_t out = body.find("out=") + 4;
+  return pid_t(std::stol(body.substr(out, body.find('\n', out) - out)));
+}
+}  // namespace
+
+TEST_CASE("a daemon that leaves the child's group does not hold up exec, and still dies with the worker",
+          "[e2e][children]") {
   Server s;
   auto started = std::chrono::steady_clock::now();
   std::string body = s.get("/exec?cmd=setsid+sleep+30+>/dev/null+2>%261+%26+echo+$!");
   CHECK(std::chrono::steady_clock::now() - started < 10s);
-  size_t out = body.find("out=") + 4;
-  pid_t daemon = pid_t(std::stol(body.substr(out, body.find('\n', out) - out)));
   CHECK_THAT(body, Catch::StartsWith("status=0\ncode=0\n"));
-  ::kill(daemon, SIGKILL);  // it left hostd's reach on purpose: the test cleans it up
+  pid_t daemon = outPid(body);
+  REQUIRE(processAlive(daemon));
+  s.h.signal(SIGTERM);
+  REQUIRE(s.h.waitExit(10s));
+  CHECK(waitUntil([&] { return !processAlive(daemon); }, 5s));
+  ::kill(daemon, SIGKILL);  // (only if the check above failed)
+}
+
+TEST_CASE("a timeout reaches a program that made its own process group", "[e2e][children]") {
+  Server s;
+  // timeout(1) puts itself in a group of its own; the sleep inside prints its pid first.
+  auto started = std::chrono::steady_clock::now();
+  std::string body = s.get("/exec?cmd=timeout+30+sh+-c+%27echo+$$%3B+exec+sleep+100%27&timeout=500");
+  CHECK(std::chrono::steady_clock::now() - started < 10s);
+  CHECK_THAT(body, Catch::StartsWith("status=-8\n"));
+  pid_t sleeper = outPid(body);
+  CHECK(waitUntil([&] { return !processAlive(sleeper); }, 5s));
+  ::kill(sleeper, SIGKILL);
+}
+
+TEST_CASE("child_kill passes any signal on to the program, and refuses the reserved ones", "[e2e][children]") {
+  Server s;
+  CHECK(s.get("/spawn-kill?sig=27") == "exit status=0 code=-1 signal=27\n");  // SIGPROF
+  CHECK(s.get("/spawn-kill?sig=9") == "exit status=0 code=-1 signal=9\n");
+  CHECK(s.get("/spawn-kill?sig=19", 500) == "kill_child failed\n");  // SIGSTOP would stop the supervisor
+}
+
+TEST_CASE("programs are looked up from cwd, and a cwd that is not a directory is a clear error", "[e2e][children]") {
+  Server s;
+  TempDir dir;
+  std::string script = dir.write("hi.sh", "#!/bin/sh\necho from $(pwd) $1\n");
+  ::chmod(script.c_str(), 0755);
+  CHECK(s.get("/exec-file?file=./hi.sh&arg=x&cwd=" + dir.path()) ==
+        "status=0\ncode=0\nsignal=0\nout=from " + dir.path() + " x\n\nerr=\nmessage=\n");
+  CHECK_THAT(s.get("/exec?cmd=pwd&cwd=/nonexistent-dir", 400), Catch::Contains("is cwd a directory"));
 }
 
 TEST_CASE("exec past its timeout is killed and reported", "[e2e][children]") {

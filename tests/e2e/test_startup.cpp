@@ -85,6 +85,17 @@ TEST_CASE("a plugin whose init fails: the master shows the plugin's message and 
   CHECK(h.countLog("[H0103]") == 2);
 }
 
+TEST_CASE("a plugin that calls fatal in init fails like an init failure, without a respawn storm", "[e2e][startup]") {
+  HostdProcess h(testConfig("testplug", 2, "[plugin.testplug]\nfatal_init = true\n"));
+  auto code = h.waitExit(15s);
+  INFO(h.output());
+  REQUIRE(code);
+  CHECK(*code == 1);
+  CHECK_THAT(h.output(), Catch::Contains("[H0115]") &&
+                             Catch::Contains("plugin called fatal before serving: cannot go on without its database"));
+  CHECK(h.countLog("[H0103]") == 2);
+}
+
 TEST_CASE("a plugin that crashes in init: reported, master exits 1 without a respawn loop", "[e2e][startup]") {
   HostdProcess h(testConfig("testplug", 1, "[plugin.testplug]\ncrash_init = true\n"));
   auto code = h.waitExit(15s);

@@ -147,3 +147,18 @@ TEST_CASE("a reload keeps the shared state and its backend", "[e2e][state]") {
   }
   CHECK(h.countLog("[H0136]") == 0);
 }
+
+TEST_CASE("a write still waiting when the master dies completes with an error, not never", "[e2e][state]") {
+  HostdProcess h(testConfig("shareplug", 1));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  REQUIRE(h.signal(SIGSTOP) == 0);  // the master stops answering (SIGSTOP reaches only the master)
+  RawConn c(port);
+  REQUIRE(c.send("GET /set?key=k&value=v HTTP/1.1\r\nHost: t\r\n\r\n"));
+  CHECK_FALSE(c.readResponse(300ms));  // pending: the write waits for the master
+  ::kill(h.pid(), SIGKILL);
+  auto r = c.readResponse(5s);
+  REQUIRE(r);
+  CHECK(r->status == 503);
+  CHECK_THAT(r->body, Catch::Contains("error -7") && Catch::Contains("the master is gone"));
+}

@@ -83,11 +83,17 @@ struct SharePlug : hostd::Handler {
       o.timeout_ms = uint32_t(std::stoul(param(req, "timeout", "0")));
       o.max_output = std::stoul(param(req, "cap", "0"));
       o.cwd = param(req, "cwd");
-      hostd::exec(param(req, "cmd"), [res](hostd::ExecResult& r) mutable { res.send(describe(r)); }, o);
+      try {
+        hostd::exec(param(req, "cmd"), [res](hostd::ExecResult& r) mutable { res.send(describe(r)); }, o);
+      } catch (const hostd::Error& e) {
+        res.status(400).send(std::string(e.what()) + "\n");
+      }
     } else if (path == "/exec-file") {
+      hostd::ExecOptions o;
+      o.cwd = param(req, "cwd");
       try {
         hostd::exec_file(param(req, "file"), {param(req, "arg")},
-                         [res](hostd::ExecResult& r) mutable { res.send(describe(r)); });
+                         [res](hostd::ExecResult& r) mutable { res.send(describe(r)); }, o);
       } catch (const hostd::Error& e) {
         res.status(404).send(std::string(e.what()) + "\n");
       }
@@ -108,7 +114,7 @@ struct SharePlug : hostd::Handler {
                  std::to_string(sig) + "\n");
       };
       uint64_t id = hostd::spawn("sleep", {"30"}, h);
-      if (!hostd::kill_child(id, SIGTERM)) res.status(500).send("kill_child failed\n");
+      if (!hostd::kill_child(id, std::stoi(param(req, "sig", "15")))) res.status(500).send("kill_child failed\n");
     } else if (path == "/orphan") {
       // Starts a long child that leaves a long grandchild in the background; answers with
       // both pids ("grandchild child") while they keep running.

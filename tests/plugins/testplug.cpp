@@ -28,6 +28,7 @@ struct TestPlug : hostd::Handler {
     std::string fail = hostd::config("fail_init");
     if (!fail.empty()) throw std::runtime_error(fail);
     if (hostd::config("crash_init") == "true") std::abort();
+    if (hostd::config("fatal_init") == "true") hostd::fatal("cannot go on without its database");
     // A slow start (a cache warming up): messages sent meanwhile must still arrive.
     if (std::string ms = hostd::config("init_delay_ms"); !ms.empty())
       std::this_thread::sleep_for(std::chrono::milliseconds(std::stoul(ms)));

@@ -275,11 +275,13 @@ typedef struct hostd_host_api {
 
   /*
    * CHILD PROCESSES. Started without blocking the loop; stdin is /dev/null, no other
-   * descriptor is inherited; each child gets its own process group, and timeouts and
-   * kills reach that whole group. A child (and what it started) still running when the
-   * worker exits is killed (SIGKILL), also when the worker itself dies of SIGKILL. A child
-   * has ended once the program and whatever it left running in its group ended. A
-   * program that cannot be found fails the call with HOSTD_ENOTFOUND.
+   * descriptor is inherited; each runs in a process group of its own under a small hostd
+   * supervisor. A child has ended (done / on_exit) once the program and whatever it left
+   * running in its group have ended; exit code and signal are the program's. A timeout,
+   * an output cap, or the worker exiting — even by SIGKILL — kills the program and
+   * everything it started (also what left its group, e.g. timeout(1), a daemon).
+   * HOSTD_ENOTFOUND: no such program (looked up from opts->cwd); HOSTD_EINVAL: bad
+   * options (opts->size too small, cwd not a directory).
    */
   /** Runs `/bin/sh -c command`; done(arg, result) once it ended and its output is read. */
   int (*exec)(const char *command, size_t len, const hostd_exec_options *opts,
@@ -292,7 +294,9 @@ typedef struct hostd_host_api {
    *  Returns a child id > 0 (for child_kill), or 0 on failure. cbs is copied. */
   uint64_t (*spawn)(const char *file, const char *const *args, const hostd_exec_options *opts,
                     const hostd_spawn_callbacks *cbs, void *arg);
-  /** Sends signum to the child's process group. HOSTD_ENOTFOUND once it has ended. */
+  /** Sends signum to the program; SIGKILL ends it and everything it started. HOSTD_EINVAL
+   *  for SIGSTOP and for SIGRTMIN+1 / SIGRTMIN+2 (the supervisor's); HOSTD_ENOTFOUND once
+   *  the child has ended. */
   int (*child_kill)(uint64_t id, int signum);
 } hostd_host_api;
 

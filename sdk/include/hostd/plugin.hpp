@@ -432,7 +432,7 @@ inline bool unwatch(uint64_t id) { return detail::host().state_unwatch(id) == HO
 
 // ---------------------------------------------------------------------------------------
 // Child processes (ABI 1.2), Node's child_process: non-blocking, on the loop. Each child
-// leads its own process group, has stdin = /dev/null and dies with the worker.
+// runs in its own process group, has stdin = /dev/null and dies with the worker.
 //
 //   hostd::exec("uname -a", [res](hostd::ExecResult& r) mutable { res.send(r.out); },
 //               {/*timeout_ms*/ 1000});
@@ -514,6 +514,7 @@ inline std::vector<const char*> c_args(const std::vector<std::string>& args) {
 }
 inline void check_start(int rc, const char* what, const std::string& program) {
   if (rc == HOSTD_ENOTFOUND) throw Error(std::string(what) + ": program not found: " + program, rc);
+  if (rc == HOSTD_EINVAL) throw Error(std::string(what) + ": bad options (is cwd a directory?)", rc);
   check(rc, what);
 }
 }  // namespace detail
@@ -554,7 +555,8 @@ inline uint64_t spawn(const std::string& file, const std::vector<std::string>& a
   }
   return id;
 }
-/// Signals a spawned child's process group; false once it has ended.
+/// Signals a spawned child's program (SIGKILL: it and everything it started); false once
+/// it has ended, or for SIGSTOP / SIGRTMIN+1 / SIGRTMIN+2.
 inline bool kill_child(uint64_t id, int signum) { return detail::child_host().child_kill(id, signum) == HOSTD_OK; }
 
 namespace detail {
