@@ -2,15 +2,18 @@
 // a worker. ChildProcesses starts it with setsid (it leads a new process group), stdout
 // and stderr piped to the worker, and fd 3: a status pipe to the worker.
 //
-//  - It forks PROGRAM into its group and is the child subreaper of everything PROGRAM
-//    starts, so every descendant stays below it, even one that leaves the group.
+//  - It forks PROGRAM into a process group of PROGRAM's own (so nothing PROGRAM does to
+//    "its group" — kill -STOP 0 — reaches the supervisor) and is the child subreaper of
+//    everything PROGRAM starts, so every descendant stays below it, even one that leaves
+//    the group.
 //  - Once PROGRAM and the rest of its group have ended, it writes how PROGRAM ended to fd 3
 //    ("exit N" / "signal N"): for the worker, the child has ended. Descendants that left
 //    the group (a daemon's setsid, timeout(1)'s own group) do not hold that up; the
 //    supervisor stays until they are gone too, so it can still kill them.
 //  - All signals are blocked and taken synchronously: kParentGone (PR_SET_PDEATHSIG: the
 //    worker died, however) and kKillTree (a timeout, a cap, the worker exiting) SIGKILL
-//    every descendant, then the supervisor; any other signal is passed on to PROGRAM.
+//    every descendant, then the supervisor; any other signal is passed on to PROGRAM's
+//    group while it has members.
 #include "worker/child_processes.h"
 
 #include <cerrno>
@@ -69,6 +72,7 @@ std::vector<pid_t> descendants(pid_t root) {
 }
 
 [[noreturn]] void runProgram(char** argv) {
+  setpgid(0, 0);  // (the parent does it too: whichever runs first)
   close(kStatusFd);
   sigset_t none;
   sigemptyset(&none);
@@ -113,6 +117,7 @@ int runChildExec(int argc, char** argv) {
   pid_t program = fork();
   if (program < 0) return 127;
   if (program == 0) runProgram(argv + 3);
+  setpgid(program, program);  // PROGRAM's group: its id is PROGRAM's pid
   // The output pipes belong to the group now: they reach EOF when it is done.
   int devnull = open("/dev/null", O_RDWR);
   for (int fd = 0; fd <= 2; ++fd) dup2(devnull, fd);
@@ -127,9 +132,9 @@ int runChildExec(int argc, char** argv) {
         programDone = true;
       }
     }
-    // PROGRAM and its group are over (waitpid(0): children in this group) -> report.
-    // (Not a blocking waitpid(0): a child that leaves the group meanwhile never wakes it.)
-    if (programDone && !reported && waitpid(0, nullptr, WNOHANG) < 0 && errno == ECHILD) {
+    // PROGRAM and its group are over (no child of ours left in it) -> report. (Never a
+    // blocking waitpid on a group: a child that leaves the group meanwhile never wakes it.)
+    if (programDone && !reported && waitpid(-program, nullptr, WNOHANG) < 0 && errno == ECHILD) {
       reportEnd(status);
       reported = true;
     }
@@ -138,7 +143,7 @@ int runChildExec(int argc, char** argv) {
     siginfo_t info{};
     int sig = sigtimedwait(&all, &info, &tick);
     if (sig == childExecParentGoneSignal() || sig == childExecKillTreeSignal()) killTreeAndDie();
-    if (sig > 0 && sig != SIGCHLD && !programDone) kill(program, sig);
+    if (sig > 0 && sig != SIGCHLD && !reported) kill(-program, sig);
   }
 }
 

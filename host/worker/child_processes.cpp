@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -200,6 +201,14 @@ bool parseStatus(const std::string& line, int* exitCode, int* termSignal) {
 }
 }  // namespace
 
+bool ChildProcesses::takeStatus(Child& c) {
+  uv_os_fd_t fd = -1;
+  char buf[256];
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&c.status), &fd) == 0)
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) c.statusLine.append(buf, size_t(n));
+  return parseStatus(c.statusLine, &c.exitCode, &c.termSignal);
+}
+
 void ChildProcesses::onStatus(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   auto* c = static_cast<Child*>(s->data);
   if (n > 0) c->statusLine.append(buf->base, size_t(n));
@@ -225,6 +234,7 @@ void ChildProcesses::output(Child& c, bool isErr, const char* data, size_t len) 
 
 void ChildProcesses::onTimeout(uv_timer_t* t) {
   auto* c = static_cast<Child*>(t->data);
+  if (c->owner->takeStatus(*c)) return c->owner->ended(*c);  // it had ended, unread: no timeout
   c->owner->abort(*c, HOSTD_ETIMEDOUT, "killed (SIGKILL) at its timeout of " + std::to_string(c->timeoutMs) + " ms");
 }
 
@@ -232,7 +242,8 @@ void ChildProcesses::abort(Child& c, int status, const std::string& why) {
   if (c.reported || c.result != HOSTD_OK) return;
   c.result = status;
   c.message = why;
-  ::kill(c.pid, childExecKillTreeSignal());  // the supervisor kills everything below it, then itself
+  // The supervisor kills everything below it, then itself (if it is still there: no pid reuse).
+  if (!c.supervisorExited) ::kill(c.pid, childExecKillTreeSignal());
 }
 
 void ChildProcesses::onExit(uv_process_t* p, int64_t status, int signal) {
@@ -240,11 +251,7 @@ void ChildProcesses::onExit(uv_process_t* p, int64_t status, int signal) {
   c->supervisorExited = true;
   if (!c->programEnded) {
     // Its status line may still sit in the pipe (this callback can come first).
-    uv_os_fd_t fd = -1;
-    char buf[256];
-    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&c->status), &fd) == 0)
-      for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) c->statusLine.append(buf, size_t(n));
-    if (!parseStatus(c->statusLine, &c->exitCode, &c->termSignal)) {
+    if (!c->owner->takeStatus(*c)) {
       // Killed before it could report (a timeout, a cap, SIGKILL): the program went with it.
       // (A kill-tree that came before the supervisor set up its signals ended it directly.)
       c->exitCode = signal ? -1 : int(status);
@@ -258,16 +265,18 @@ void ChildProcesses::onExit(uv_process_t* p, int64_t status, int signal) {
 void ChildProcesses::ended(Child& c) {
   if (c.programEnded) return;
   c.programEnded = true;
+  children_.erase(c.id);  // from here on kill_child says it has ended
   if (c.termSignal) c.exitCode = -1;
   // Everything the group wrote is in the pipes now; a process that left the group may
-  // still hold them open, so take what is there instead of waiting for EOF.
+  // still hold them open (and keep writing), so take what is there now — no more.
   for (uv_pipe_t* pipe : {&c.out, &c.err}) {
-    auto* stream = reinterpret_cast<uv_stream_t*>(pipe);
-    uv_read_stop(stream);
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(pipe));
     uv_os_fd_t fd = -1;
-    if (uv_fileno(reinterpret_cast<uv_handle_t*>(pipe), &fd) != 0) continue;
+    int left = 0;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(pipe), &fd) != 0 || ioctl(fd, FIONREAD, &left) != 0) continue;
     char buf[64 * 1024];
-    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) output(c, pipe == &c.err, buf, size_t(n));
+    for (ssize_t n; left > 0 && (n = ::read(fd, buf, std::min(sizeof buf, size_t(left)))) > 0; left -= int(n))
+      output(c, pipe == &c.err, buf, size_t(n));
   }
   report(c);
 }
@@ -292,6 +301,10 @@ void ChildProcesses::report(Child& c) {
   } else if (c.cbs.on_exit) {
     c.cbs.on_exit(c.arg, c.result, c.exitCode, c.termSignal);
   }
+  // A lingering record may live long (a daemon): it keeps no output.
+  std::string().swap(c.outBuf);
+  std::string().swap(c.errBuf);
+  std::string().swap(c.message);
 }
 
 void ChildProcesses::release(Child& c) {
@@ -303,18 +316,19 @@ void ChildProcesses::release(Child& c) {
 
 int ChildProcesses::kill(uint64_t id, int signum) {
   auto it = children_.find(id);
-  if (it == children_.end()) return HOSTD_ENOTFOUND;
+  if (it == children_.end() || it->second->supervisorExited) return HOSTD_ENOTFOUND;
   if (signum == childExecParentGoneSignal() || signum == childExecKillTreeSignal() || signum == SIGSTOP)
     return HOSTD_EINVAL;  // reserved for the supervisor / would stop the supervisor itself
-  // The supervisor passes signals on to the program; SIGKILL cannot be passed on: it ends
-  // everything below the supervisor instead.
+  // The supervisor passes signals on to the program's group; SIGKILL cannot be passed on:
+  // it ends everything below the supervisor instead.
   int sig = signum == SIGKILL ? childExecKillTreeSignal() : signum;
   return ::kill(it->second->pid, sig) == 0 ? HOSTD_OK : HOSTD_ENOTFOUND;
 }
 
 void ChildProcesses::killAll() {
   for (auto* set : {&children_, &lingering_})
-    for (auto& [id, c] : *set) ::kill(c->pid, childExecKillTreeSignal());
+    for (auto& [id, c] : *set)
+      if (!c->supervisorExited) ::kill(c->pid, childExecKillTreeSignal());
 }
 
 }  // namespace hostd::worker

@@ -53,6 +53,8 @@ class ChildProcesses {
   /// The program has ended (status line, or the supervisor died): take what its output
   /// pipes hold, then report.
   void ended(Child& c);
+  /// Reads the supervisor's status pipe without waiting; true once its line is complete.
+  bool takeStatus(Child& c);
   void report(Child& c);
   void release(Child& c);
 

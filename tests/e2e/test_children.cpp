@@ -85,6 +85,16 @@ TEST_CASE("a timeout reaches a program that made its own process group", "[e2e][
   ::kill(sleeper, SIGKILL);
 }
 
+TEST_CASE("a program that stops its own group is still killed at its timeout", "[e2e][children]") {
+  Server s;
+  auto started = std::chrono::steady_clock::now();
+  std::string body = s.get("/exec?cmd=echo+$$%3B+kill+-STOP+0%3B+echo+never&timeout=500");
+  CHECK(std::chrono::steady_clock::now() - started < 10s);
+  CHECK_THAT(body, Catch::StartsWith("status=-8\n") && !Catch::Contains("never"));
+  pid_t stopped = outPid(body);
+  CHECK(waitUntil([&] { return !processAlive(stopped); }, 5s));
+}
+
 TEST_CASE("child_kill passes any signal on to the program, and refuses the reserved ones", "[e2e][children]") {
   Server s;
   CHECK(s.get("/spawn-kill?sig=27") == "exit status=0 code=-1 signal=27\n");  // SIGPROF

@@ -113,7 +113,8 @@ struct SharePlug : hostd::Handler {
         res.send("exit status=" + std::to_string(status) + " code=" + std::to_string(code) + " signal=" +
                  std::to_string(sig) + "\n");
       };
-      uint64_t id = hostd::spawn("sleep", {"30"}, h);
+      // A shell waiting on a sleep: the signal must reach both (the program's group).
+      uint64_t id = hostd::spawn("/bin/sh", {"-c", "sleep 30; echo late"}, h);
       if (!hostd::kill_child(id, std::stoi(param(req, "sig", "15")))) res.status(500).send("kill_child failed\n");
     } else if (path == "/orphan") {
       // Starts a long child that leaves a long grandchild in the background; answers with

@@ -294,7 +294,8 @@ typedef struct hostd_host_api {
    *  Returns a child id > 0 (for child_kill), or 0 on failure. cbs is copied. */
   uint64_t (*spawn)(const char *file, const char *const *args, const hostd_exec_options *opts,
                     const hostd_spawn_callbacks *cbs, void *arg);
-  /** Sends signum to the program; SIGKILL ends it and everything it started. HOSTD_EINVAL
+  /** Sends signum to the program's process group (the program and what it runs in it);
+   *  SIGKILL ends the program and everything it started. HOSTD_EINVAL
    *  for SIGSTOP and for SIGRTMIN+1 / SIGRTMIN+2 (the supervisor's); HOSTD_ENOTFOUND once
    *  the child has ended. */
   int (*child_kill)(uint64_t id, int signum);

@@ -555,7 +555,7 @@ inline uint64_t spawn(const std::string& file, const std::vector<std::string>& a
   }
   return id;
 }
-/// Signals a spawned child's program (SIGKILL: it and everything it started); false once
+/// Signals a spawned child's process group (SIGKILL: everything it started); false once
 /// it has ended, or for SIGSTOP / SIGRTMIN+1 / SIGRTMIN+2.
 inline bool kill_child(uint64_t id, int signum) { return detail::child_host().child_kill(id, signum) == HOSTD_OK; }
 
