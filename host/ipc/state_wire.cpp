@@ -1,14 +1,12 @@
 #include "ipc/state_wire.h"
 
+#include "ipc/bytes.h"
+
 namespace hostd::ipc {
 namespace {
 
-void putU(std::string& out, uint64_t v, int bytes) {
-  for (int shift = 8 * (bytes - 1); shift >= 0; shift -= 8) out.push_back(char((v >> shift) & 0xff));
-}
-
 void putBytes(std::string& out, std::string_view s) {
-  putU(out, s.size(), 4);
+  appendBE(out, s.size(), 4);
   out.append(s);
 }
 
@@ -18,8 +16,7 @@ struct Reader {
   bool ok = true;
   uint64_t u(int bytes) {
     if (!ok || in.size() < size_t(bytes)) return ok = false, 0;
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; ++i) v = (v << 8) | static_cast<unsigned char>(in[size_t(i)]);
+    uint64_t v = readBE(reinterpret_cast<const unsigned char*>(in.data()), bytes);
     in.remove_prefix(size_t(bytes));
     return v;
   }
@@ -44,14 +41,14 @@ std::string encodeStateMsg(const StateMsg& m) {
     case StateMsg::Ack:
     case StateMsg::Change:
       out.push_back(char(m.op));
-      putU(out, m.id, 8);
-      putU(out, uint32_t(m.status), 4);
-      putU(out, uint64_t(m.number), 8);
+      appendBE(out, m.id, 8);
+      appendBE(out, uint32_t(m.status), 4);
+      appendBE(out, uint64_t(m.number), 8);
       putBytes(out, m.key);
       putBytes(out, m.value);
       break;
     case StateMsg::SnapshotChunk:
-      putU(out, m.entries.size(), 4);
+      appendBE(out, m.entries.size(), 4);
       for (const auto& [k, v] : m.entries) {
         putBytes(out, k);
         putBytes(out, v);
