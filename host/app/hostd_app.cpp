@@ -1,6 +1,7 @@
 #include "app/hostd_app.h"
 
 #include "app/logging.h"
+#include "app/self_exe.h"
 #include "config/config.h"
 #include "master/listener.h"
 #include "master/master.h"
@@ -74,13 +75,11 @@ int HostdApp::main(const std::vector<std::string>& args) {
   }
   setupLogging(cfg.log_level);
 
-  char exe[4096];
-  size_t exeLen = sizeof exe;
-  if (uv_exepath(exe, &exeLen) != 0) {
+  const std::string self = selfExecutable();
+  if (self.empty()) {
     std::cerr << "hostd: cannot find my own executable (uv_exepath failed)\n";
     return 1;
   }
-  const std::string self(exe, exeLen);
   auto refused = [&](const std::string& why) {
     std::cerr << "hostd: plugin refused ([plugins] handler = " << cfg.handler << " in " << cfg.file << "): " << why
               << "\n";

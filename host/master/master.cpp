@@ -1,5 +1,6 @@
 #include "master/master.h"
 
+#include "app/self_exe.h"
 #include "ipc/fd_passing.h"
 #include "ipc/message.h"
 #include "ipc/state_wire.h"
@@ -37,9 +38,8 @@ std::shared_ptr<Generation> Master::prepare(const config::Config& cfg, uint64_t 
   g->cfg = cfg;
   g->pluginName = p.name;
   g->pluginVersion = p.version;
-  char exe[4096];
-  size_t len = sizeof exe;
-  g->spec.exe = uv_exepath(exe, &len) == 0 ? std::string(exe, len) : std::string("/proc/self/exe");
+  g->spec.exe = app::selfExecutable();
+  if (g->spec.exe.empty()) g->spec.exe = "/proc/self/exe";
   g->spec.listenFd = listenFd;
   g->spec.roundRobin = cfg.scheduling == config::Scheduling::RoundRobin;
   config::Config forWorkers = cfg;

@@ -1,6 +1,7 @@
 #include "worker/worker.h"
 
 #include "app/logging.h"
+#include "app/self_exe.h"
 #include "ipc/message.h"
 #include "ipc/worker_contract.h"
 
@@ -136,10 +137,8 @@ int Worker::run() {
   services_.workers = env_.config.workers;
   services_.sendMessage = [this](const std::string& encoded) { channel_->send(ipc::MsgType::Message, encoded); };
   services_.state = &state_;
-  char exe[4096];
-  size_t exeLen = sizeof exe;
-  children_ = std::make_unique<ChildProcesses>(
-      loop_, uv_exepath(exe, &exeLen) == 0 ? std::string(exe, exeLen) : std::string("/proc/self/exe"));
+  std::string exe = app::selfExecutable();
+  children_ = std::make_unique<ChildProcesses>(loop_, exe.empty() ? "/proc/self/exe" : exe);
   services_.children = children_.get();
   const hostd_host_api* api = makeHostApi(&services_);
   if (d->init) {
