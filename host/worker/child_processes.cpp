@@ -17,8 +17,7 @@ constexpr size_t kDefaultMaxOutput = 1024 * 1024;
 struct ChildProcesses::Child {
   ChildProcesses* owner = nullptr;
   uint64_t id = 0;
-  int pid = 0;  ///< the supervisor's
-  uv_process_t proc{};
+  uv_process_t proc{};  ///< the supervisor (proc.pid)
   uv_pipe_t out{}, err{}, status{};
   uv_timer_t timer{};
   bool buffered = false;
@@ -174,7 +173,6 @@ uint64_t ChildProcesses::start(const std::vector<std::string>& argv, const hostd
       closeHandle(h);
     return 0;
   }
-  c->pid = c->proc.pid;
   children_[c->id] = c;
   uv_read_start(reinterpret_cast<uv_stream_t*>(&c->out), &alloc, &onRead);
   uv_read_start(reinterpret_cast<uv_stream_t*>(&c->err), &alloc, &onRead);
@@ -243,7 +241,7 @@ void ChildProcesses::abort(Child& c, int status, const std::string& why) {
   c.result = status;
   c.message = why;
   // The supervisor kills everything below it, then itself (if it is still there: no pid reuse).
-  if (!c.supervisorExited) ::kill(c.pid, childExecKillTreeSignal());
+  if (!c.supervisorExited) ::kill(c.proc.pid, childExecKillTreeSignal());
 }
 
 void ChildProcesses::onExit(uv_process_t* p, int64_t status, int signal) {
@@ -322,13 +320,13 @@ int ChildProcesses::kill(uint64_t id, int signum) {
   // The supervisor passes signals on to the program's group; SIGKILL cannot be passed on:
   // it ends everything below the supervisor instead.
   int sig = signum == SIGKILL ? childExecKillTreeSignal() : signum;
-  return ::kill(it->second->pid, sig) == 0 ? HOSTD_OK : HOSTD_ENOTFOUND;
+  return ::kill(it->second->proc.pid, sig) == 0 ? HOSTD_OK : HOSTD_ENOTFOUND;
 }
 
 void ChildProcesses::killAll() {
   for (auto* set : {&children_, &lingering_})
     for (auto& [id, c] : *set)
-      if (!c->supervisorExited) ::kill(c->pid, childExecKillTreeSignal());
+      if (!c->supervisorExited) ::kill(c->proc.pid, childExecKillTreeSignal());
 }
 
 }  // namespace hostd::worker
