@@ -1,5 +1,7 @@
 #include "config/config.h"
 
+#include <cstdio>
+
 #include <Poco/AutoPtr.h>
 #include <Poco/Exception.h>
 #include <Poco/File.h>
@@ -38,6 +40,34 @@ using LineMap = std::map<std::string, int>;  // "section.key" (lower) -> line
 
 /// Poco's INI reader only knows ';' comments and keeps inline comments in values: strip
 /// full-line '#'/';' comments and inline " ;"/" #" comments first.
+// Where `s` stops being UTF-8 text (valid UTF-8, no control byte but TAB), or npos. A
+// worker gets its config as JSON, which carries UTF-8 only; and a control byte in a key
+// or value is a mistake, not a setting.
+size_t notText(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      if ((c < 0x20 && c != '\t') || c == 0x7f) return i;
+      ++i;
+      continue;
+    }
+    size_t n = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return i;
+    uint32_t cp = c & (0x7f >> n);
+    for (size_t k = 1; k < n; ++k) {
+      auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xc0) != 0x80) return i;
+      cp = cp << 6 | (d & 0x3f);
+    }
+    // overlong forms, surrogates, past U+10FFFF
+    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+      return i;
+    i += n;
+  }
+  return std::string_view::npos;
+}
+
 std::string preprocess(std::string_view text, const std::string& file, LineMap& lines) {
   std::string out;
   std::string section;
@@ -46,6 +76,13 @@ std::string preprocess(std::string_view text, const std::string& file, LineMap& 
   int lineNo = 0;
   while (std::getline(in, raw)) {
     ++lineNo;
+    if (!raw.empty() && raw.back() == '\r') raw.pop_back();  // CRLF files
+    if (size_t at = notText(raw); at != std::string::npos) {
+      char byte[8];
+      std::snprintf(byte, sizeof byte, "0x%02x", static_cast<unsigned char>(raw[at]));
+      throw ConfigError(file + ":" + std::to_string(lineNo) + ": byte " + byte + " at column " +
+                        std::to_string(at + 1) + " is not UTF-8 text (save the file as UTF-8, without control characters)");
+    }
     std::string line = trim(raw);
     if (line.empty() || line[0] == '#' || line[0] == ';') {
       out += '\n';
@@ -84,8 +121,9 @@ const std::map<std::string, std::vector<std::string>>& knownKeys() {
       {"server", {"listen", "workers", "scheduling", "graceful_timeout"}},
       {"plugins", {"dir", "handler", "watch"}},
       {"cluster", {"restart_limit", "restart_window", "heartbeat_timeout", "max_requests", "max_requests_jitter",
-                   "max_memory_mb"}},
-      {"limits", {"max_header_bytes", "max_body_bytes", "header_timeout", "keepalive_timeout"}},
+                   "max_memory_mb", "on_exception"}},
+      {"limits", {"max_header_bytes", "max_body_bytes", "header_timeout", "keepalive_timeout", "body_timeout",
+                  "send_timeout", "max_output_buffer"}},
       {"log", {"level"}},
       {"state", {"backend", "url", "prefix", "timeout_ms"}},
   };
@@ -187,6 +225,8 @@ void parseRedisUrl(const Reader& r, StateConfig& s) {
         r.fail("state.url", shown, expected + " (user info must be USER:PASSWORD or :PASSWORD)");
       Poco::URI::decode(raw.substr(0, colon), s.redis_user);  // %40 for '@', %3A for ':'
       Poco::URI::decode(raw.substr(colon + 1), s.redis_password);
+      if (notText(s.redis_user) != std::string::npos || notText(s.redis_password) != std::string::npos)
+        r.fail("state.url", shown, expected + " (user and password must decode to UTF-8 text)");
     }
   } catch (const Poco::Exception&) {
     r.fail("state.url", shown, expected + " (percent-encode '%' as %25 in a password)");
@@ -289,11 +329,18 @@ Config parseConfig(std::string_view text, const std::string& file, unsigned cpuC
   c.max_requests = r.number("cluster.max_requests", 0, 0, UINT64_C(1) << 62);
   c.max_requests_jitter = r.number("cluster.max_requests_jitter", 0, 0, UINT64_C(1) << 62);
   c.max_memory_mb = r.number("cluster.max_memory_mb", 0, 0, UINT64_C(1) << 30);
+  std::string onException = lower(r.text("cluster.on_exception", "respond"));
+  if (onException == "respond") c.on_exception = OnException::Respond;
+  else if (onException == "replace") c.on_exception = OnException::Replace;
+  else r.fail("cluster.on_exception", r.raw("cluster.on_exception"), "respond or replace");
 
   c.max_header_bytes = size_t(r.number("limits.max_header_bytes", 8192, 256, 1048576));
   c.max_body_bytes = size_t(r.number("limits.max_body_bytes", 1048576, 0, UINT64_C(1) << 30));
   c.header_timeout = unsigned(r.number("limits.header_timeout", 10, 1, 3600));
   c.keepalive_timeout = unsigned(r.number("limits.keepalive_timeout", 5, 1, 3600));
+  c.body_timeout = unsigned(r.number("limits.body_timeout", 60, 1, 3600));
+  c.send_timeout = unsigned(r.number("limits.send_timeout", 30, 1, 3600));
+  c.max_output_buffer = size_t(r.number("limits.max_output_buffer", 1048576, 4096, UINT64_C(1) << 30));
 
   c.log_level = lower(r.text("log.level", "information"));
   static const std::set<std::string> levels = {"fatal", "critical", "error", "warning", "notice", "information",
@@ -357,6 +404,10 @@ std::string toJson(const Config& c) {
   o.set("max_body_bytes", std::to_string(c.max_body_bytes));
   o.set("header_timeout", c.header_timeout);
   o.set("keepalive_timeout", c.keepalive_timeout);
+  o.set("body_timeout", c.body_timeout);
+  o.set("send_timeout", c.send_timeout);
+  o.set("max_output_buffer", std::to_string(c.max_output_buffer));
+  o.set("on_exception", int(c.on_exception));
   o.set("log_level", c.log_level);
   o.set("state_backend", int(c.state.backend));
   o.set("state_url", c.state.url);
@@ -404,6 +455,10 @@ Config fromJson(const std::string& json) {
     c.max_body_bytes = std::stoull(o->getValue<std::string>("max_body_bytes"));
     c.header_timeout = o->getValue<unsigned>("header_timeout");
     c.keepalive_timeout = o->getValue<unsigned>("keepalive_timeout");
+    c.body_timeout = o->getValue<unsigned>("body_timeout");
+    c.send_timeout = o->getValue<unsigned>("send_timeout");
+    c.max_output_buffer = std::stoull(o->getValue<std::string>("max_output_buffer"));
+    c.on_exception = OnException(o->getValue<int>("on_exception"));
     c.log_level = o->getValue<std::string>("log_level");
     c.state.backend = StateConfig::Backend(o->getValue<int>("state_backend"));
     c.state.url = o->getValue<std::string>("state_url");

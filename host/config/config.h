@@ -11,6 +11,9 @@ namespace hostd::config {
 
 enum class Scheduling { Shared, RoundRobin, ReusePort };
 
+/// [cluster] on_exception: what a worker does when a plugin callback throws.
+enum class OnException { Respond, Replace };
+
 /// [state]: where the shared key/value store lives.
 struct StateConfig {
   enum class Backend { Embedded, Redis };
@@ -59,6 +62,10 @@ struct Config {
   size_t max_body_bytes = 1048576;
   unsigned header_timeout = 10;
   unsigned keepalive_timeout = 5;
+  unsigned body_timeout = 60;        ///< the whole request body must arrive within this
+  unsigned send_timeout = 30;        ///< a client that takes no output for this long is closed
+  size_t max_output_buffer = 1048576; ///< unsent bytes past which a connection stops parsing
+  OnException on_exception = OnException::Respond;
   std::string log_level = "information";
   StateConfig state;
   /// [plugin.<name>] sections, handed to the plugin untouched: name -> key (lower case) -> value.

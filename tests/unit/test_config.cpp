@@ -43,6 +43,10 @@ TEST_CASE("an empty config has every default", "[config]") {
   CHECK(c.max_body_bytes == 1048576);
   CHECK(c.header_timeout == 10);
   CHECK(c.keepalive_timeout == 5);
+  CHECK(c.body_timeout == 60);
+  CHECK(c.send_timeout == 30);
+  CHECK(c.max_output_buffer == 1048576);
+  CHECK(c.on_exception == OnException::Respond);
   CHECK(c.log_level == "information");
 }
 
@@ -66,11 +70,15 @@ heartbeat_timeout = 3
 max_requests = 1000
 max_requests_jitter = 50
 max_memory_mb = 512
+on_exception = replace
 [limits]
 max_header_bytes = 4096
 max_body_bytes = 0
 header_timeout = 2
 keepalive_timeout = 1
+body_timeout = 9
+send_timeout = 8
+max_output_buffer = 65536
 [log]
 level = debug
 [plugin.my-plugin_2]
@@ -94,7 +102,16 @@ path = /a;b#c
   CHECK(c.max_body_bytes == 0);
   CHECK(c.header_timeout == 2);
   CHECK(c.keepalive_timeout == 1);
+  CHECK(c.body_timeout == 9);
+  CHECK(c.send_timeout == 8);
+  CHECK(c.max_output_buffer == 65536);
+  CHECK(c.on_exception == OnException::Replace);
   CHECK(c.log_level == "debug");
+  Config back = fromJson(toJson(c));  // what a worker gets
+  CHECK(back.body_timeout == 9);
+  CHECK(back.send_timeout == 8);
+  CHECK(back.max_output_buffer == 65536);
+  CHECK(back.on_exception == OnException::Replace);
   const auto* s = c.pluginSection("my-plugin_2");
   REQUIRE(s);
   CHECK(s->at("greeting") == "Hello World");
@@ -126,6 +143,9 @@ TEST_CASE("each bad input names file, line, [section] key and what was expected"
   std::vector<Case> cases = {
       {"[server]\nwrokers = 2\n", {"server.ini:2", "unknown key \"wrokers\" in [server]", "workers"}},
       {"[srever]\nworkers = 2\n", {"server.ini:2", "unknown section [srever]"}},
+      {"[cluster]\non_exception = ignore\n", {"[cluster] on_exception = \"ignore\"", "respond or replace"}},
+      {"[limits]\nmax_output_buffer = 100\n", {"[limits] max_output_buffer = \"100\"", "from 4096"}},
+      {"[limits]\nsend_timeout = 0\n", {"[limits] send_timeout = \"0\"", "from 1 to 3600"}},
       {"workers = 2\n", {"server.ini:1", "outside any section"}},
       {"[server]\nworkers = 0\n", {"[server] workers = \"0\"", "\"auto\" or a whole number from 1 to 1024"}},
       {"[server]\nworkers = abc\n", {"[server] workers = \"abc\"", "auto"}},
@@ -230,4 +250,25 @@ TEST_CASE("a bad [state] value names the key and what was expected", "[config]")
   CHECK_THAT(refusal("[state]\nurl = redis://127.0.0.1?db=1\n"), Catch::Contains("[state] url"));
   CHECK_THAT(refusal("[state]\nprefix = a b\n"), Catch::Contains("[state] prefix"));
   CHECK_THAT(refusal("[state]\nport = 1\n"), Catch::Contains("unknown key \"port\" in [state]"));
+}
+
+TEST_CASE("a config that is not UTF-8 text is refused where it is written (found by fuzz_config)", "[config]") {
+  // A worker gets its config as JSON: bytes that are not UTF-8 passed -t and then made
+  // every worker fail to start.
+  auto refusal = [](const std::string& text) {
+    try {
+      parseConfig(text, "/etc/hostd/server.ini", 2);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  CHECK_THAT(refusal("[plugin.x]\nk = \x8a\n"),
+             Catch::Contains("server.ini:2") && Catch::Contains("0x8a") && Catch::Contains("not UTF-8 text"));
+  CHECK_THAT(refusal(std::string("[plugin.x]\nk\0z = v\n", 19)), Catch::Contains("0x00"));
+  CHECK_THAT(refusal("[state]\nurl = redis://:p%80ss@127.0.0.1\n"),
+             Catch::Contains("[state] url") && Catch::Contains("UTF-8"));
+  CHECK(refusal("[plugin.x]\ngreeting = Grüß Gott\r\n") == "accepted");
+  Config c = parseConfig("[plugin.x]\ngreeting = Grüß Gott\n", "/x.ini", 1);
+  CHECK(fromJson(toJson(c)).pluginSection("x")->at("greeting") == "Grüß Gott");
 }
