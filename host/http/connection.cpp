@@ -1,6 +1,9 @@
 #include "http/connection.h"
 
+#include "http/request_rules.h"
 #include "http/server.h"
+
+#include <hostd/plugin.h>
 
 #include <cstring>
 #include <unistd.h>
@@ -19,6 +22,8 @@ const llhttp_settings_t& Connection::settings() {
     x.on_header_field = &Connection::onHeaderField;
     x.on_header_value = &Connection::onHeaderValue;
     x.on_headers_complete = &Connection::onHeadersComplete;
+    x.on_chunk_extension_name = &Connection::onChunkExtension;
+    x.on_chunk_extension_value = &Connection::onChunkExtension;
     x.on_body = &Connection::onBody;
     x.on_message_complete = &Connection::onMessageComplete;
     return x;
@@ -26,12 +31,16 @@ const llhttp_settings_t& Connection::settings() {
   return s;
 }
 
-Connection::Connection(Server& server) : server_(server) {
+Connection::Connection(Server& server) : server_(server), slot_(server.handles().attach(this)) {
   llhttp_init(&parser_, HTTP_REQUEST, &settings());
   parser_.data = this;
   tcp_.data = this;
   writeReq_.data = this;
 }
+
+Connection::~Connection() { server_.handles().detach(slot_); }
+
+uint64_t Connection::now() const { return uv_now(server_.loop()); }
 
 bool Connection::start(int fd) {
   uv_tcp_init(server_.loop(), &tcp_);
@@ -41,7 +50,7 @@ bool Connection::start(int fd) {
     return false;
   }
   uv_tcp_nodelay(&tcp_, 1);
-  deadline_ = uv_now(server_.loop()) + server_.limits().header_timeout_s * 1000ull;
+  deadline_ = now() + server_.limits().header_timeout_s * 1000ull;
   startReading();
   return true;
 }
@@ -67,7 +76,9 @@ void Connection::startReading() {
 
 bool Connection::draining() const { return server_.draining(); }
 
-bool Connection::idle() const { return !inMessage_ && !responsePending_ && !writing_ && out_.empty(); }
+bool Connection::idle() const {
+  return !inMessage_ && !responsePending_ && !writing_ && out_.empty() && pending_.empty();
+}
 
 void Connection::drain() {
   // Not closed at once: a request may already be on its way (a just-accepted connection
@@ -75,7 +86,7 @@ void Connection::drain() {
   // What arrives within the grace period is answered with Connection: close; the sweep
   // closes the connection if nothing does. Busy connections close after their response.
   if (!idle()) return;
-  uint64_t grace = uv_now(server_.loop()) + kDrainGraceMs;
+  uint64_t grace = now() + kDrainGraceMs;
   if (deadline_ == 0 || deadline_ > grace) deadline_ = grace;
 }
 
@@ -86,13 +97,34 @@ void Connection::close() {
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) {
     auto* c = static_cast<Connection*>(h->data);
     c->handleClosed_ = true;
+    c->fireDrain(HOSTD_ECLOSED);  // a producer waiting for room learns the client is gone
     c->finishIfDone();
   });
 }
 
 void Connection::finishIfDone() {
-  // A deferred response still holds a pointer to res_: wait for its end().
+  // A deferred response still holds a handle to res_: wait for its end().
   if (handleClosed_ && !responsePending_) server_.removed(this);
+}
+
+void Connection::sweep(uint64_t nowMs) {
+  if (closing_) return;
+  if (writing_) {
+    size_t queued = uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&tcp_));
+    if (queued < lastQueue_) {
+      lastQueue_ = queued;
+      sendProgressMs_ = nowMs;
+    } else if (nowMs - sendProgressMs_ >= server_.limits().send_timeout_s * 1000ull) {
+      server_.mutableStats().send_timeouts++;
+      close();  // the client takes nothing: what it was sent is lost with it
+      return;
+    }
+  }
+  if (deadline_ && nowMs >= deadline_ && !responsePending_ && !writing_) {
+    deadline_ = 0;
+    if (inMessage_) fail(408);  // a head or body that did not arrive in time
+    else close();               // idle keep-alive, or the drain grace is over
+  }
 }
 
 std::string_view Connection::remote() {
@@ -107,11 +139,13 @@ std::string_view Connection::remote() {
         uv_ip6_name(a, host, sizeof host);
         port = ntohs(a->sin6_port);
         remote_ = std::string("[") + host + "]:" + std::to_string(port);
-      } else {
+      } else if (ss.ss_family == AF_INET) {
         auto* a = reinterpret_cast<sockaddr_in*>(&ss);
         uv_ip4_name(a, host, sizeof host);
         port = ntohs(a->sin_port);
         remote_ = std::string(host) + ":" + std::to_string(port);
+      } else {
+        remote_ = "local";
       }
     } else {
       remote_ = "?";
@@ -131,17 +165,16 @@ void Connection::onRead(ssize_t n, const uv_buf_t* buf) {
   inRead_ = true;
   feed(buf->base, size_t(n));
   inRead_ = false;
-  flush();
+  pump();
 }
 
 void Connection::feed(const char* data, size_t len) {
-  // Body inactivity timeout; the head keeps the deadline set when it began (slowloris).
-  if (inBody_ && !responsePending_)
-    deadline_ = uv_now(server_.loop()) + server_.limits().header_timeout_s * 1000ull;
   llhttp_errno_t err = llhttp_execute(&parser_, data, len);
   if (err == HPE_OK) return;
   if (err == HPE_PAUSED) {
-    // A response is pending (or this connection closes after it): keep the rest, in order.
+    // A response is pending, this connection closes after it, or too much output waits:
+    // keep the rest, in order, and read nothing more until parsing resumes.
+    paused_ = true;
     const char* at = llhttp_get_error_pos(&parser_);
     if (!closeAfterWrite_ && at && at < data + len) pending_.append(at, size_t(data + len - at));
     stopReading();
@@ -150,14 +183,17 @@ void Connection::feed(const char* data, size_t len) {
   if (err == HPE_PAUSED_UPGRADE) {
     // No protocol upgrades here: the request was answered as plain HTTP; end the connection.
     closeAfterWrite_ = true;
+    stopReading();
     return;
   }
+  if (!errorStatus_ && err == HPE_INVALID_VERSION) errorStatus_ = 505;
   fail(errorStatus_ ? errorStatus_ : 400);
 }
 
 void Connection::fail(int status) {
   server_.mutableStats().bad_requests++;
   inMessage_ = false;
+  inBody_ = false;
   const char* reason = reasonPhrase(status);
   std::string body = std::string(reason) + "\n";
   out_ += "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\n";
@@ -188,9 +224,10 @@ int Connection::onMessageBegin(llhttp_t* p) {
   c->urlLen_ = 0;
   c->lastWasValue_ = false;
   c->headBytes_ = 0;
+  c->extensionBytes_ = 0;
   c->body_.clear();
   c->errorStatus_ = 0;
-  c->deadline_ = uv_now(c->server_.loop()) + c->server_.limits().header_timeout_s * 1000ull;
+  c->deadline_ = c->now() + c->server_.limits().header_timeout_s * 1000ull;
   return 0;
 }
 
@@ -203,6 +240,7 @@ int Connection::onUrl(llhttp_t* p, const char* at, size_t len) {
 
 int Connection::onHeaderField(llhttp_t* p, const char* at, size_t len) {
   Connection* c = self(p);
+  if (c->inBody_) return c->limitHead(len + 4);  // a trailer: counted, not kept
   if (c->ranges_.empty() || c->lastWasValue_) {
     c->ranges_.push_back(Range{c->headBuf_.size(), 0, 0, 0});
     c->lastWasValue_ = false;
@@ -215,6 +253,7 @@ int Connection::onHeaderField(llhttp_t* p, const char* at, size_t len) {
 
 int Connection::onHeaderValue(llhttp_t* p, const char* at, size_t len) {
   Connection* c = self(p);
+  if (c->inBody_) return c->limitHead(len);
   Range& r = c->ranges_.back();
   if (!c->lastWasValue_) {
     r.valueOff = c->headBuf_.size();
@@ -225,34 +264,61 @@ int Connection::onHeaderValue(llhttp_t* p, const char* at, size_t len) {
   return c->limitHead(len);
 }
 
+int Connection::buildRequest() {
+  // Views are built once the head is complete: nothing appends to headBuf_ after this.
+  Request& r = req_;
+  const char* base = headBuf_.data();
+  r.method_ = llhttp_method_name(llhttp_method_t(parser_.method));
+  r.target_ = std::string_view(base, urlLen_);
+  r.major_ = parser_.http_major;
+  r.minor_ = parser_.http_minor;
+  r.headers_.clear();
+  for (const Range& x : ranges_)
+    r.headers_.push_back(Header{std::string_view(base + x.nameOff, x.nameLen),
+                                std::string_view(base + x.valueOff, x.valueLen)});
+  Head head{r.method_, r.major_, r.minor_, r.target_, r.headers_.data(), r.headers_.size()};
+  Route route;
+  if (int status = checkHead(head, &route)) return status;
+  r.path_ = route.path;
+  r.query_ = route.query;
+  if (!route.authority.empty()) {  // absolute-form: the target's authority is the Host
+    if (route.hostIndex < r.headers_.size()) r.headers_[route.hostIndex].value = route.authority;
+    else r.headers_.push_back(Header{"Host", route.authority});
+  }
+  return 0;
+}
+
 int Connection::onHeadersComplete(llhttp_t* p) {
   Connection* c = self(p);
   const Limits& lim = c->server_.limits();
+  if (int status = c->buildRequest()) {
+    c->errorStatus_ = status;
+    return HPE_USER;
+  }
   if ((p->flags & F_CONTENT_LENGTH) && p->content_length > lim.max_body_bytes) {
     c->errorStatus_ = 413;
     return HPE_USER;
   }
-  // Views are built once the head is complete: headBuf_ no longer moves.
-  Request& r = c->req_;
-  const char* base = c->headBuf_.data();
-  r.method_ = llhttp_method_name(llhttp_method_t(p->method));
-  r.target_ = std::string_view(base, c->urlLen_);
-  size_t q = r.target_.find('?');
-  r.path_ = r.target_.substr(0, q);
-  r.query_ = q == std::string_view::npos ? std::string_view() : r.target_.substr(q + 1);
-  r.headers_.clear();
-  bool expectContinue = false;
-  for (const Range& x : c->ranges_) {
-    Header h{std::string_view(base + x.nameOff, x.nameLen), std::string_view(base + x.valueOff, x.valueLen)};
-    r.headers_.push_back(h);
-    if (equalsIgnoreCase(h.name, "expect") && equalsIgnoreCase(h.value, "100-continue")) expectContinue = true;
-  }
   c->inBody_ = true;
-  r.major_ = p->http_major;
-  r.minor_ = p->http_minor;
-  if (expectContinue && p->http_major == 1 && p->http_minor >= 1) {
+  // The whole body gets body_timeout from here, however it trickles in.
+  c->deadline_ = c->now() + lim.body_timeout_s * 1000ull;
+  const bool bodyFollows = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
+  std::string_view expect;
+  if (bodyFollows && p->http_minor >= 1 && c->req_.header("expect", &expect) &&
+      equalsIgnoreCase(expect, "100-continue")) {
     c->out_ += "HTTP/1.1 100 Continue\r\n\r\n";
     c->flushSoon();
+  }
+  return 0;
+}
+
+int Connection::onChunkExtension(llhttp_t* p, const char*, size_t len) {
+  Connection* c = self(p);
+  // Extensions are ignored, but they are bytes a client makes us parse: bound them.
+  c->extensionBytes_ += len;
+  if (c->extensionBytes_ > c->server_.limits().max_header_bytes) {
+    c->errorStatus_ = 400;
+    return HPE_USER;
   }
   return 0;
 }
@@ -277,13 +343,17 @@ int Connection::onMessageComplete(llhttp_t* p) {
   c->inMessage_ = false;
   c->inBody_ = false;
   c->deadline_ = 0;
-  c->res_.reset(c, p->method == HTTP_HEAD, p->http_minor, keepAlive);
+  uint64_t responseToken = 0;
+  c->server_.handles().begin(c->slot_, &r.token_, &responseToken);
+  c->res_.reset(c, responseToken, p->method == HTTP_HEAD, p->http_minor, keepAlive);
   c->responsePending_ = true;
   c->server_.mutableStats().requests++;
   c->server_.handler()(r, c->res_);
-  // The handler's views die here; a deferred response keeps only res_.
+  // The request's views die here (its token first); a deferred response keeps res_.
+  c->server_.handles().endRequest(c->slot_);
   r.headers_.clear();
-  if (c->responsePending_ || c->closeAfterWrite_) return HPE_PAUSED;
+  if (c->responsePending_ || c->closeAfterWrite_ || c->unsent() > c->server_.limits().max_output_buffer)
+    return HPE_PAUSED;
   return 0;
 }
 
@@ -291,45 +361,59 @@ int Connection::onMessageComplete(llhttp_t* p) {
 
 void Connection::appendStandardHeaders() { server_.appendStandardHeaders(out_); }
 
+size_t Connection::unsent() const {
+  size_t queued = writing_ ? uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&tcp_)) : 0;
+  return out_.size() + queued;
+}
+
 void Connection::responseWritten(bool keepAlive) {
   responsePending_ = false;
+  server_.handles().endResponse(slot_);
+  fireDrain(HOSTD_ESTATE);
   if (!keepAlive) closeAfterWrite_ = true;
   if (handleClosed_) {
     finishIfDone();  // deletes this
     return;
   }
-  if (closing_) return;
-  if (inRead_) return;  // onRead flushes and the parser carries on by itself
-  flush();  // may close: a write to a client that left fails here
-  if (!closeAfterWrite_ && !closing_) resume();
+  if (closing_ || inRead_) return;  // parsing goes on by itself, then pump()s
+  pump();
 }
 
-void Connection::resume() {
-  // Parse what arrived behind the response that just ended, then read again.
-  llhttp_resume(&parser_);
-  std::string rest;
-  rest.swap(pending_);
-  if (!rest.empty()) {
-    inRead_ = true;
-    feed(rest.data(), rest.size());
-    inRead_ = false;
+void Connection::pump() {
+  // Writes what is assembled, then parses what waited behind a finished response, for as
+  // long as nothing holds parsing back; then reads again. A loop, not recursion: a client
+  // may have pipelined thousands of requests.
+  if (inPump_) return;
+  inPump_ = true;
+  for (;;) {
     flush();
+    if (closing_ || !paused_ || responsePending_ || closeAfterWrite_ ||
+        unsent() > server_.limits().max_output_buffer)
+      break;
+    paused_ = false;
+    llhttp_resume(&parser_);
+    if (pending_.empty()) break;
+    resumed_.swap(pending_);
+    inRead_ = true;
+    feed(resumed_.data(), resumed_.size());
+    inRead_ = false;
+    resumed_.clear();
   }
-  if (closing_ || closeAfterWrite_ || responsePending_) return;
+  inPump_ = false;
+  if (closing_ || paused_ || closeAfterWrite_ || responsePending_) return;
   if (!reading_) startReading();
-  if (!inMessage_) deadline_ = uv_now(server_.loop()) + server_.limits().keepalive_timeout_s * 1000ull;
+  if (!inMessage_ && deadline_ == 0 && !writing_)
+    deadline_ = now() + server_.limits().keepalive_timeout_s * 1000ull;
 }
 
 void Connection::flushSoon() {
-  if (!inRead_) flush();
+  if (!inRead_ && !inPump_) flush();
 }
 
 void Connection::flush() {
   if (closing_ || writing_) return;
   if (out_.empty()) {
     if (closeAfterWrite_ && !responsePending_) close();
-    else if (!responsePending_ && !inMessage_ && deadline_ == 0)
-      deadline_ = uv_now(server_.loop()) + server_.limits().keepalive_timeout_s * 1000ull;
     return;
   }
   auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
@@ -337,7 +421,8 @@ void Connection::flush() {
   int n = uv_try_write(stream, &b, 1);
   if (n == int(out_.size())) {
     out_.clear();
-    flush();  // settles close / keep-alive deadline
+    if (closeAfterWrite_ && !responsePending_) close();
+    else maybeDrain();
     return;
   }
   if (n < 0 && n != UV_EAGAIN) {
@@ -350,6 +435,8 @@ void Connection::flush() {
   out_.clear();
   if (n > 0) inflight_.erase(0, size_t(n));
   writing_ = true;
+  sendProgressMs_ = now();
+  lastQueue_ = inflight_.size();
   b = uv_buf_init(inflight_.data(), unsigned(inflight_.size()));
   if (uv_write(&writeReq_, stream, &b, 1, [](uv_write_t* w, int status) {
         static_cast<Connection*>(w->data)->onWritten(status);
@@ -366,7 +453,39 @@ void Connection::onWritten(int status) {
     close();
     return;
   }
-  flush();
+  pump();
+  maybeDrain();
+}
+
+int Connection::onDrain(void (*cb)(void*, int), void* arg) {
+  if (closing_) return HOSTD_ECLOSED;
+  if (drainCb_) return HOSTD_ESTATE;
+  drainCb_ = cb;
+  drainArg_ = arg;
+  maybeDrain();
+  return HOSTD_OK;
+}
+
+void Connection::maybeDrain() {
+  // Told from the loop, never from inside a plugin's own write or on_drain call.
+  if (drainCb_ && !drainQueued_ && unsent() <= server_.limits().max_output_buffer / 2) {
+    drainQueued_ = true;
+    server_.deferDrain(this);
+  }
+}
+
+void Connection::drainDue() {
+  drainQueued_ = false;
+  if (drainCb_ && unsent() <= server_.limits().max_output_buffer / 2) fireDrain(closing_ ? HOSTD_ECLOSED : HOSTD_OK);
+}
+
+void Connection::fireDrain(int status) {
+  if (!drainCb_) return;
+  auto cb = drainCb_;
+  void* arg = drainArg_;
+  drainCb_ = nullptr;
+  drainArg_ = nullptr;
+  cb(arg, status);
 }
 
 }  // namespace hostd::http

@@ -1,4 +1,4 @@
-// One client connection: read -> llhttp -> handler -> ordered, batched writes.
+// One client connection: read -> llhttp -> handler -> ordered, batched, bounded writes.
 #pragma once
 
 #include "http/request.h"
@@ -17,9 +17,15 @@ class Server;
 
 /// Owned by its Server; frees itself once its handle is closed and no response is
 /// pending (a deferred response keeps it alive until end(), even if the client left).
+///
+/// Bounds: the request head (and trailers, and chunk extensions) within max_header_bytes,
+/// the body within max_body_bytes and body_timeout; unsent output past max_output_buffer
+/// stops reading and parsing (pipelined requests wait) until the client takes it; a client
+/// that takes nothing for send_timeout is closed.
 class Connection {
  public:
   explicit Connection(Server& server);
+  ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -34,16 +40,25 @@ class Connection {
   /// a busy one closes after its current response.
   void drain();
   static constexpr uint64_t kDrainGraceMs = 500;
-  uint64_t deadline() const { return deadline_; }
-  bool busy() const { return responsePending_; }
+  /// Once a second: header/body/keep-alive deadlines and the send timeout.
+  void sweep(uint64_t nowMs);
 
-  // ---- used by Response ----
+  // ---- used by Response and the host API ----
   std::string& out() { return out_; }
   bool gone() const { return closing_; }
   bool draining() const;
   void appendStandardHeaders();
   void responseWritten(bool keepAlive);
   void flushSoon();
+  /// Output bytes not yet taken by the client (assembled and in flight).
+  size_t unsent() const;
+  /// Runs cb(arg, status) once: HOSTD_OK when unsent() fell to half of max_output_buffer
+  /// or less, HOSTD_ECLOSED when the connection closed first, HOSTD_ESTATE when the
+  /// response ended first. HOSTD_ESTATE (cb not kept) if one is already waiting;
+  /// HOSTD_ECLOSED (cb not kept) if the client is gone.
+  int onDrain(void (*cb)(void*, int), void* arg);
+  /// From the server's deferred-drain timer: runs a due drain callback.
+  void drainDue();
 
   Connection* prev = nullptr;  ///< Server's intrusive list
   Connection* next = nullptr;
@@ -55,6 +70,7 @@ class Connection {
   static int onHeaderField(llhttp_t* p, const char* at, size_t len);
   static int onHeaderValue(llhttp_t* p, const char* at, size_t len);
   static int onHeadersComplete(llhttp_t* p);
+  static int onChunkExtension(llhttp_t* p, const char* at, size_t len);
   static int onBody(llhttp_t* p, const char* at, size_t len);
   static int onMessageComplete(llhttp_t* p);
   static const llhttp_settings_t& settings();
@@ -64,25 +80,33 @@ class Connection {
   void onRead(ssize_t n, const uv_buf_t* buf);
   void feed(const char* data, size_t len);
   void fail(int status);
+  void pump();
   void flush();
   void onWritten(int status);
-  void resume();
   void finishIfDone();
+  void fireDrain(int status);
+  void maybeDrain();
   int limitHead(size_t more);
+  int buildRequest();
   std::string_view remote();
+  uint64_t now() const;
 
   Server& server_;
+  uint32_t slot_;  // in the server's HandleTable
   uv_tcp_t tcp_{};
   llhttp_t parser_{};
   uv_write_t writeReq_{};
 
-  // The request being parsed: url and header bytes, offsets into headBuf_.
+  // The request being parsed: url and header bytes, offsets into headBuf_. Trailers and
+  // chunk extensions are counted against the limits, never stored: nothing appends to
+  // headBuf_ once views into it were handed out.
   std::string headBuf_;
   struct Range { size_t nameOff, nameLen, valueOff, valueLen; };
   std::vector<Range> ranges_;
   size_t urlLen_ = 0;
   bool lastWasValue_ = false;
   size_t headBytes_ = 0;
+  size_t extensionBytes_ = 0;
   std::string body_;
   std::string remote_;
   int errorStatus_ = 0;
@@ -92,13 +116,21 @@ class Connection {
 
   std::string out_;       // responses being assembled
   std::string inflight_;  // bytes handed to uv_write
-  std::string pending_;   // unparsed bytes held while a deferred response is pending
-  uint64_t deadline_ = 0; // loop ms after which the sweep closes us (0 = none)
+  std::string pending_;   // unparsed bytes held while parsing is paused
+  std::string resumed_;   // pending_'s bytes being parsed again (swapped, not reallocated)
+  uint64_t deadline_ = 0; // loop ms after which the sweep ends the connection (0 = none)
+  uint64_t sendProgressMs_ = 0;  // last time the client took output (while writing_)
+  size_t lastQueue_ = 0;         // in-flight bytes seen then
+  void (*drainCb_)(void*, int) = nullptr;
+  void* drainArg_ = nullptr;
 
   bool reading_ = false;
-  bool inRead_ = false;          // inside onRead: writes are batched until it returns
+  bool inRead_ = false;          // parsing: writes are batched until it returns
+  bool inPump_ = false;
+  bool drainQueued_ = false;     // on the server's deferred-drain list
+  bool paused_ = false;          // llhttp paused: pending_ holds what follows
   bool inMessage_ = false;       // bytes of a request seen, response not started
-  bool inBody_ = false;          // head complete, body still arriving
+  bool inBody_ = false;          // head complete, body (and trailers) still arriving
   bool responsePending_ = false; // handler returned without ending its response
   bool writing_ = false;
   bool closeAfterWrite_ = false;

@@ -1,6 +1,7 @@
 // One parsed HTTP request, as handlers see it.
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 #include <vector>
 
@@ -10,8 +11,9 @@ struct Header {
   std::string_view name, value;
 };
 
-/// A complete request (head and de-chunked body). Views into connection buffers: valid
-/// only during the Handler call that received it.
+/// A complete request (head and de-chunked body). Views into connection buffers that do
+/// not move while the request lives (trailers are counted, never stored): valid during the
+/// Handler call that received it.
 class Request {
  public:
   std::string_view method() const { return method_; }
@@ -31,12 +33,15 @@ class Request {
   std::string_view remoteAddr() const { return remote_; }
   int httpMajor() const { return major_; }
   int httpMinor() const { return minor_; }
+  /// The checked handle a plugin gets for this request (see http/handles.h).
+  uint64_t token() const { return token_; }
 
  private:
   friend class Connection;
   std::string_view method_, target_, path_, query_, body_, remote_;
   std::vector<Header> headers_;
   int major_ = 1, minor_ = 1;
+  uint64_t token_ = 0;
 };
 
 /// ASCII case-insensitive equality (header names).

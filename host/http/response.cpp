@@ -7,9 +7,27 @@
 namespace hostd::http {
 namespace {
 
-bool clean(std::string_view s) {
-  for (char c : s)
-    if (c == '\r' || c == '\n' || c == '\0') return false;
+// token = 1*tchar (RFC 9110 §5.6.2)
+bool isToken(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) continue;
+    switch (c) {
+      case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+      case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+        continue;
+    }
+    return false;
+  }
+  return true;
+}
+
+// field-value: visible characters, obs-text, SP and HTAB; no other control byte.
+bool isFieldValue(std::string_view s) {
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && u != '\t') || u == 0x7f) return false;
+  }
   return true;
 }
 
@@ -67,29 +85,56 @@ const char* reasonPhrase(int s) {
   return "Unknown";
 }
 
-void Response::reset(Connection* c, bool head, int minor, bool keepAlive) {
+void Response::reset(Connection* c, uint64_t token, bool head, int minor, bool keepAlive) {
   conn_ = c;
+  token_ = token;
   headers_.clear();
+  declaredLength_ = -1;
+  bodySent_ = 0;
   status_ = 200;
   minor_ = minor;
   isHead_ = head;
   keepAlive_ = keepAlive;
-  hasLength_ = chunked_ = headSent_ = ended_ = false;
+  wantChunked_ = chunked_ = headSent_ = ended_ = false;
 }
 
 Response::Result Response::setStatus(int code) {
   if (headSent_ || ended_) return BadState;
-  if (code < 100 || code > 999) return Invalid;
+  if (code < 200 || code > 999) return Invalid;
   status_ = code;
   return Ok;
 }
 
 Response::Result Response::addHeader(std::string_view name, std::string_view value) {
   if (headSent_ || ended_) return BadState;
-  if (name.empty() || !clean(name) || !clean(value) || name.find(':') != std::string_view::npos) return Invalid;
-  if (equalsIgnoreCase(name, "content-length")) hasLength_ = true;
-  if (equalsIgnoreCase(name, "connection") && equalsIgnoreCase(value, "close")) keepAlive_ = false;
+  if (!isToken(name) || !isFieldValue(value)) return Invalid;
+  if (equalsIgnoreCase(name, "content-length")) {
+    uint64_t n = 0;
+    auto r = std::from_chars(value.data(), value.data() + value.size(), n);
+    if (value.empty() || r.ec != std::errc() || r.ptr != value.data() + value.size() || n > (uint64_t(1) << 62) ||
+        declaredLength_ >= 0 || wantChunked_)
+      return Invalid;
+    declaredLength_ = int64_t(n);
+    return Ok;
+  }
+  if (equalsIgnoreCase(name, "transfer-encoding")) {
+    if (!equalsIgnoreCase(value, "chunked") || declaredLength_ >= 0) return Invalid;
+    wantChunked_ = true;
+    return Ok;
+  }
+  if (equalsIgnoreCase(name, "connection")) {
+    if (equalsIgnoreCase(value, "close")) keepAlive_ = false;
+    else if (!equalsIgnoreCase(value, "keep-alive")) return Invalid;
+    return Ok;
+  }
   headers_.append(name).append(": ").append(value).append("\r\n");
+  return Ok;
+}
+
+Response::Result Response::checkBody(size_t more) const {
+  if (more == 0) return Ok;
+  if (status_ == 204 || status_ == 304) return Invalid;
+  if (declaredLength_ >= 0 && bodySent_ + more > uint64_t(declaredLength_)) return Invalid;
   return Ok;
 }
 
@@ -103,18 +148,21 @@ void Response::sendHead(const std::string_view* wholeBody) {
   out += "\r\n";
   conn_->appendStandardHeaders();
   out += headers_;
-  bool bodyless = status_ == 204 || status_ == 304 || status_ < 200;
-  if (!hasLength_ && !bodyless) {
-    if (wholeBody) {
-      out += "Content-Length: ";
-      appendDecimal(out, wholeBody->size());
-      out += "\r\n";
-    } else if (minor_ >= 1) {
-      out += "Transfer-Encoding: chunked\r\n";
-      chunked_ = true;
-    } else {
-      keepAlive_ = false;  // HTTP/1.0 without a length: the close delimits the body
-    }
+  const bool bodyless = status_ == 204 || status_ == 304;  // no body, no chunking (RFC 9110 §8.6)
+  if (declaredLength_ >= 0 && status_ != 204) {
+    out += "Content-Length: ";  // on a 304: the length a 200 would have had
+    appendDecimal(out, size_t(declaredLength_));
+    out += "\r\n";
+  } else if (bodyless) {
+  } else if (wholeBody && !wantChunked_) {
+    out += "Content-Length: ";
+    appendDecimal(out, wholeBody->size());
+    out += "\r\n";
+  } else if (minor_ >= 1) {
+    out += "Transfer-Encoding: chunked\r\n";
+    chunked_ = true;
+  } else {
+    keepAlive_ = false;  // HTTP/1.0 without a length: the close delimits the body
   }
   if (!keepAlive_) out += "Connection: close\r\n";
   else if (minor_ == 0) out += "Connection: keep-alive\r\n";
@@ -122,47 +170,68 @@ void Response::sendHead(const std::string_view* wholeBody) {
   headSent_ = true;
 }
 
+void Response::appendBody(std::string_view data) {
+  bodySent_ += data.size();
+  if (isHead_ || data.empty()) return;
+  std::string& out = conn_->out();
+  if (chunked_) {
+    appendHex(out, data.size());
+    out.append(data).append("\r\n");
+  } else {
+    out.append(data);
+  }
+}
+
 Response::Result Response::write(std::string_view chunk) {
   if (ended_) return BadState;
   if (conn_->gone()) return Closed;
+  if (Result r = checkBody(chunk.size())) return r;
   if (!headSent_) sendHead(nullptr);
-  if (isHead_ || chunk.empty()) return Ok;
-  std::string& out = conn_->out();
-  if (chunked_) {
-    appendHex(out, chunk.size());
-    out.append(chunk).append("\r\n");
-  } else {
-    out.append(chunk);
-  }
-  conn_->flushSoon();
+  appendBody(chunk);
+  if (!chunk.empty()) conn_->flushSoon();
   return Ok;
 }
 
 Response::Result Response::end(std::string_view last) {
   if (ended_ || !conn_) return BadState;
-  ended_ = true;
   Connection* c = conn_;
   if (c->gone()) {
+    ended_ = true;
     c->responseWritten(false);  // may free the connection (and this response)
     return Closed;
   }
-  if (!headSent_) {
-    sendHead(&last);
-    if (!isHead_) c->out().append(last);
-  } else if (!isHead_) {
-    std::string& out = c->out();
-    if (chunked_) {
-      if (!last.empty()) {
-        appendHex(out, last.size());
-        out.append(last).append("\r\n");
-      }
-      out += "0\r\n\r\n";
-    } else {
-      out.append(last);
-    }
-  }
+  if (Result r = checkBody(last.size())) return r;
+  ended_ = true;
+  if (!headSent_) sendHead(&last);
+  appendBody(last);
+  if (chunked_ && !isHead_) c->out() += "0\r\n\r\n";
+  // Fewer bytes than announced: the client would wait for the rest, or read the next
+  // response as this one's body. End the connection after it instead.
+  if (declaredLength_ >= 0 && !isHead_ && status_ != 204 && status_ != 304 &&
+      bodySent_ < uint64_t(declaredLength_))
+    keepAlive_ = false;
   c->responseWritten(keepAlive_);
   return Ok;
 }
+
+void Response::fail() {
+  if (ended_ || !conn_) return;
+  if (!headSent_) {
+    std::string_view body = "Internal Server Error\n";
+    reset(conn_, token_, isHead_, minor_, keepAlive_);
+    status_ = 500;
+    headers_ = "Content-Type: text/plain\r\n";
+    end(body);
+    return;
+  }
+  ended_ = true;  // no terminating chunk: the close tells the client it is incomplete
+  conn_->responseWritten(false);
+}
+
+size_t Response::buffered() const { return conn_ ? conn_->unsent() : 0; }
+
+bool Response::clientGone() const { return !conn_ || conn_->gone(); }
+
+int Response::onDrain(void (*cb)(void*, int), void* arg) { return conn_ ? conn_->onDrain(cb, arg) : BadState; }
 
 }  // namespace hostd::http

@@ -23,10 +23,12 @@ Server::Server(uv_loop_t* loop, const Limits& limits, Handler handler)
   uv_timer_init(loop_, &acceptPause_);
   acceptPause_.data = this;
   uv_unref(reinterpret_cast<uv_handle_t*>(&acceptPause_));
+  uv_timer_init(loop_, &drainTimer_);
+  drainTimer_.data = this;
 }
 
 Server::~Server() {
-  for (uv_timer_t* t : {&sweep_, &acceptPause_}) {
+  for (uv_timer_t* t : {&sweep_, &acceptPause_, &drainTimer_}) {
     uv_timer_stop(t);
     if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(t))) uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
   }
@@ -97,7 +99,30 @@ void Server::acceptOne() {
   sched_yield();
 }
 
+void Server::deferDrain(Connection* c) {
+  drainDue_.push_back(c);
+  uv_timer_start(&drainTimer_, [](uv_timer_t* t) {
+    auto* self = static_cast<Server*>(t->data);
+    // By index: a callback may add to the list, and removed() nulls freed connections.
+    for (size_t i = 0; i < self->drainDue_.size(); ++i)
+      if (Connection* c = self->drainDue_[i]) c->drainDue();
+    self->drainDue_.clear();
+  }, 0, 0);
+}
+
+Request* Server::requestFor(uint64_t token) {
+  Connection* c = handles_.request(token);
+  return c ? &c->req_ : nullptr;
+}
+
+Response* Server::responseFor(uint64_t token) {
+  Connection* c = handles_.response(token);
+  return c ? &c->res_ : nullptr;
+}
+
 void Server::removed(Connection* c) {
+  for (Connection*& d : drainDue_)
+    if (d == c) d = nullptr;
   if (c->prev) c->prev->next = c->next;
   else head_ = c->next;
   if (c->next) c->next->prev = c->prev;
@@ -151,8 +176,10 @@ void Server::closeAll() {
 
 void Server::sweep() {
   const uint64_t now = uv_now(loop_);
-  for (Connection* c = head_; c; c = c->next) {
-    if (c->deadline() && now >= c->deadline() && !c->busy()) c->close();
+  for (Connection* c = head_; c;) {
+    Connection* next = c->next;  // sweep() may close c; its memory goes only in a close callback
+    c->sweep(now);
+    c = next;
   }
 }
 

@@ -1,6 +1,7 @@
 // The HTTP/1.1 server of one worker: a listening handle and its connections, one loop.
 #pragma once
 
+#include "http/handles.h"
 #include "http/request.h"
 #include "http/response.h"
 
@@ -9,16 +10,21 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace hostd::http {
 
 class Connection;
 
 struct Limits {
-  size_t max_header_bytes = 8192;   ///< request line + headers larger -> 431, close
-  size_t max_body_bytes = 1048576;  ///< body larger -> 413, close
-  unsigned header_timeout_s = 10;   ///< head (or body inactivity) longer -> close
-  unsigned keepalive_timeout_s = 5; ///< idle keep-alive connection -> close
+  size_t max_header_bytes = 8192;      ///< request line + headers (+ trailers) larger -> 431, close;
+                                       ///< chunk extensions of one request larger -> 400, close
+  size_t max_body_bytes = 1048576;     ///< body larger -> 413, close
+  unsigned header_timeout_s = 10;      ///< head not complete in time -> 408, close
+  unsigned body_timeout_s = 60;        ///< whole body not arrived in time -> 408, close
+  unsigned keepalive_timeout_s = 5;    ///< idle keep-alive connection -> close
+  unsigned send_timeout_s = 30;        ///< client takes no output for this long -> close
+  size_t max_output_buffer = 1048576;  ///< unsent output past this stops reading/parsing
 };
 
 /// Serves HTTP/1.1 on an adopted listening socket: keep-alive, pipelining (answered in
@@ -29,6 +35,7 @@ class Server {
     uint64_t accepted = 0;      ///< connections accepted
     uint64_t requests = 0;      ///< requests handed to the handler
     uint64_t bad_requests = 0;  ///< 4xx/5xx answered by the engine itself
+    uint64_t send_timeouts = 0; ///< connections closed because the client took no output
   };
   /// Called for every complete request; must end `res` now or later.
   using Handler = std::function<void(Request&, Response&)>;
@@ -69,6 +76,12 @@ class Server {
   char* readBuffer() { return readBuf_; }
   size_t readBufferSize() const { return sizeof readBuf_; }
   void removed(Connection* c);
+  HandleTable& handles() { return handles_; }
+  /// Runs c->drainDue() from the loop soon (not from inside the caller's stack).
+  void deferDrain(Connection* c);
+  /// The connection behind a live request / response token (see http/handles.h), or null.
+  Request* requestFor(uint64_t token);
+  Response* responseFor(uint64_t token);
 
  private:
   static void onAcceptable(uv_poll_t* h, int status, int events);
@@ -89,6 +102,9 @@ class Server {
   bool listening_ = false;
   uv_timer_t acceptPause_{};  // EMFILE back-off
   uv_timer_t sweep_{};
+  uv_timer_t drainTimer_{};
+  std::vector<Connection*> drainDue_;
+  HandleTable handles_;
   Connection* head_ = nullptr;
   size_t count_ = 0;
   Stats stats_;

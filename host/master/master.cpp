@@ -1,5 +1,7 @@
 #include "master/master.h"
 
+#include "app/logging.h"
+
 #include "app/self_exe.h"
 #include "ipc/fd_passing.h"
 #include "ipc/message.h"
@@ -10,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <sys/socket.h>
+#include <utility>
 #include <vector>
 #include <unistd.h>
 
@@ -185,7 +188,7 @@ void Master::onFrame(WorkerProcess& wp, ipc::Frame& f) {
       onSuicide(wp, f.payload);
       break;
     case ipc::MsgType::InitFailed:
-      wp.lastError = f.payload;
+      wp.lastError = app::logSafe(f.payload);  // the worker's words: one line, bounded
       break;
     case ipc::MsgType::State:
       onStateWrite(wp, f.payload);
@@ -231,11 +234,36 @@ void Master::onReady(WorkerProcess& wp) {
 }
 
 void Master::onSuicide(WorkerProcess& wp, const std::string& reason) {
-  log_.warning("[H0106] " + describe(wp) + " asks to be replaced: " + reason);
+  const std::string why = app::logSafe(reason);
+  log_.warning("[H0106] " + describe(wp) + " asks to be replaced: " + why);
   if (stopping_ || wp.replacementSpawned || wp.state == WorkerProcess::State::Stopping) return;
   wp.replacementSpawned = true;
-  // Replacement first, so capacity never dips; the old one drains once the new one is ready.
-  if (!spawn(wp.slot, wp.serial)) askToStop(wp, "no replacement could be started");
+  // A suicide is a restart like a crash: the same policy (backoff, give-up) decides, so a
+  // client that can make a handler fail cannot make the cluster respawn at will.
+  Slot& s = slot(wp.slot);
+  RestartPolicy::Decision d = s.givenUp ? RestartPolicy::Decision{false, 0}
+                                        : s.policy.onCrash(now(), now() - wp.startedMs, "suicide: " + why);
+  if (!d.respawn) {
+    if (!s.givenUp) giveUp(s);
+    askToStop(wp, "its slot gave up: no replacement");
+    return;
+  }
+  if (d.delayMs == 0 || wp.state != WorkerProcess::State::Ready) {
+    if (!spawn(wp.slot, wp.serial)) askToStop(wp, "no replacement could be started");
+    return;
+  }
+  // Replacement first, so capacity never dips; the old one serves until it is ready.
+  log_.warning("[H0124] replacing worker slot " + std::to_string(wp.slot) + " in " + std::to_string(d.delayMs) +
+               " ms (" + std::to_string(s.policy.recent(now())) + " restart(s) in the last " +
+               std::to_string(current_->cfg.restart_window) + " s)");
+  s.replaces = wp.serial;
+  uv_timer_start(&s.respawn, [](uv_timer_t* t) {
+    auto* sl = static_cast<Slot*>(t->data);
+    uint64_t replaces = std::exchange(sl->replaces, 0);
+    if (sl->master->stopping_ || sl->givenUp) return;
+    WorkerProcess* old = sl->master->find(replaces);
+    if (!sl->master->spawn(sl->id, old ? replaces : 0) && old) sl->master->askToStop(*old, "no replacement could be started");
+  }, d.delayMs, 0);
 }
 
 void Master::askToStop(WorkerProcess& wp, const char* why) {
@@ -309,11 +337,7 @@ void Master::onCrash(int slotId, uint64_t ranMs, const std::string& how) {
   if (s.givenUp) return;
   RestartPolicy::Decision d = s.policy.onCrash(now(), ranMs, how);
   if (!d.respawn) {
-    s.givenUp = true;
-    log_.critical("[H0114] giving up on worker slot " + std::to_string(slotId) + ": more than " +
-                  std::to_string(current_->cfg.restart_limit) + " restarts within " +
-                  std::to_string(current_->cfg.restart_window) + " s; last exits: " + s.policy.lastReasons() +
-                  "; the slot stays empty until a reload (SIGHUP)");
+    giveUp(s);
     return;
   }
   log_.warning("[H0124] respawning worker slot " + std::to_string(slotId) + " in " + std::to_string(d.delayMs) +
@@ -323,6 +347,14 @@ void Master::onCrash(int slotId, uint64_t ranMs, const std::string& how) {
     auto* sl = static_cast<Slot*>(t->data);
     if (!sl->master->stopping_ && !sl->givenUp) sl->master->spawn(sl->id);
   }, d.delayMs, 0);
+}
+
+void Master::giveUp(Slot& s) {
+  s.givenUp = true;
+  log_.critical("[H0114] giving up on worker slot " + std::to_string(s.id) + ": more than " +
+                std::to_string(current_->cfg.restart_limit) + " restarts within " +
+                std::to_string(current_->cfg.restart_window) + " s; last exits: " + s.policy.lastReasons() +
+                "; the slot stays empty until a reload (SIGHUP)");
 }
 
 void Master::release(WorkerProcess& wp) {
@@ -412,6 +444,7 @@ void Master::reload(const std::string& trigger) {
   rollSlot_ = 1;
   for (auto& [id, s] : slots_) {  // a reload gives given-up slots a new chance
     uv_timer_stop(&s->respawn);
+    s->replaces = 0;
     s->givenUp = false;
     s->policy = RestartPolicy(policyParams());
   }
@@ -557,7 +590,7 @@ void Master::relay(WorkerProcess& from, const std::string& frame) {
     delivered += w->channel && w->channel->send(ipc::MsgType::Message, encoded);
   }
   if (m.kind == ipc::PluginMessage::SendTo && delivered == 0)
-    log_.warning("[H0134] message \"" + m.topic + "\" from worker " + std::to_string(from.slot) + " to worker " +
+    log_.warning("[H0134] message \"" + app::logSafe(m.topic, 128) + "\" from worker " + std::to_string(from.slot) + " to worker " +
                  std::to_string(m.target) + " dropped: that slot has no worker");
 }
 

@@ -53,6 +53,7 @@ class Master {
     RestartPolicy policy;
     uv_timer_t respawn{};
     bool givenUp = false;
+    uint64_t replaces = 0;  ///< a suicided worker waiting for its held-back replacement
     explicit Slot(RestartPolicy::Params p) : policy(p) {}
   };
 
@@ -61,6 +62,8 @@ class Master {
   void onFrame(WorkerProcess& wp, ipc::Frame& f);
   void onReady(WorkerProcess& wp);
   void onSuicide(WorkerProcess& wp, const std::string& reason);
+  /// The restart policy said no more: the slot stays empty until a reload ([H0114]).
+  void giveUp(Slot& s);
   /// A plugin message: to every serving worker (broadcast) or to one slot (send_to).
   void relay(WorkerProcess& from, const std::string& frame);
   /// A shared-state write: applied by state_, acknowledged to the writer.

@@ -1,7 +1,9 @@
 #include "worker/host_api.h"
 
+#include "app/logging.h"
 #include "http/request.h"
 #include "http/response.h"
+#include "http/server.h"
 #include "ipc/message.h"
 #include "worker/child_processes.h"
 #include "worker/state_replica.h"
@@ -16,28 +18,45 @@ namespace {
 
 HostServices* g_services = nullptr;
 
-const http::Request& rq(const hostd_request* r) { return *reinterpret_cast<const http::Request*>(r); }
-http::Response& rs(hostd_response* r) { return *reinterpret_cast<http::Response*>(r); }
+// Handles are tokens (http/handles.h): a stale one resolves to nothing and touches nothing.
+const http::Request* rq(const hostd_request* r) {
+  return g_services && g_services->server ? g_services->server->requestFor(reinterpret_cast<uintptr_t>(r)) : nullptr;
+}
+http::Response* rs(hostd_response* r) {
+  return g_services && g_services->server ? g_services->server->responseFor(reinterpret_cast<uintptr_t>(r)) : nullptr;
+}
 hostd_str str(std::string_view v) { return hostd_str{v.data(), v.size()}; }
+template <class F>
+hostd_str reqField(const hostd_request* r, F field) {
+  const http::Request* q = rq(r);
+  return q ? str((q->*field)()) : hostd_str{nullptr, 0};
+}
 
-hostd_str reqMethod(const hostd_request* r) { return str(rq(r).method()); }
-hostd_str reqTarget(const hostd_request* r) { return str(rq(r).target()); }
-hostd_str reqPath(const hostd_request* r) { return str(rq(r).path()); }
-hostd_str reqQuery(const hostd_request* r) { return str(rq(r).query()); }
-hostd_str reqBody(const hostd_request* r) { return str(rq(r).body()); }
-hostd_str reqRemote(const hostd_request* r) { return str(rq(r).remoteAddr()); }
-size_t reqHeaderCount(const hostd_request* r) { return rq(r).headerCount(); }
+hostd_str reqMethod(const hostd_request* r) { return reqField(r, &http::Request::method); }
+hostd_str reqTarget(const hostd_request* r) { return reqField(r, &http::Request::target); }
+hostd_str reqPath(const hostd_request* r) { return reqField(r, &http::Request::path); }
+hostd_str reqQuery(const hostd_request* r) { return reqField(r, &http::Request::query); }
+hostd_str reqBody(const hostd_request* r) { return reqField(r, &http::Request::body); }
+hostd_str reqRemote(const hostd_request* r) { return reqField(r, &http::Request::remoteAddr); }
+size_t reqHeaderCount(const hostd_request* r) {
+  const http::Request* q = rq(r);
+  return q ? q->headerCount() : 0;
+}
 
 int reqHeader(const hostd_request* r, const char* name, size_t len, hostd_str* out) {
+  const http::Request* q = rq(r);
+  if (!q) return HOSTD_ESTALE;
   std::string_view v;
-  if (!name || !out || !rq(r).header(std::string_view(name, len), &v)) return HOSTD_ENOTFOUND;
+  if (!name || !out || !q->header(std::string_view(name, len), &v)) return HOSTD_ENOTFOUND;
   *out = str(v);
   return HOSTD_OK;
 }
 
 int reqHeaderAt(const hostd_request* r, size_t i, hostd_str* name, hostd_str* value) {
-  if (i >= rq(r).headerCount() || !name || !value) return HOSTD_EINVAL;
-  const http::Header& h = rq(r).headerAt(i);
+  const http::Request* q = rq(r);
+  if (!q) return HOSTD_ESTALE;
+  if (i >= q->headerCount() || !name || !value) return HOSTD_EINVAL;
+  const http::Header& h = q->headerAt(i);
   *name = str(h.name);
   *value = str(h.value);
   return HOSTD_OK;
@@ -45,16 +64,38 @@ int reqHeaderAt(const hostd_request* r, size_t i, hostd_str* name, hostd_str* va
 
 std::string_view view(const char* p, size_t n) { return p ? std::string_view(p, n) : std::string_view(); }
 
-int resStatus(hostd_response* r, int status) { return rs(r).setStatus(status); }
-int resHeader(hostd_response* r, const char* n, size_t nl, const char* v, size_t vl) {
-  return rs(r).addHeader(view(n, nl), view(v, vl));
+int resStatus(hostd_response* r, int status) {
+  http::Response* x = rs(r);
+  return x ? x->setStatus(status) : HOSTD_ESTALE;
 }
-int resWrite(hostd_response* r, const char* d, size_t n) { return rs(r).write(view(d, n)); }
-int resEnd(hostd_response* r, const char* d, size_t n) { return rs(r).end(view(d, n)); }
+int resHeader(hostd_response* r, const char* n, size_t nl, const char* v, size_t vl) {
+  http::Response* x = rs(r);
+  return x ? x->addHeader(view(n, nl), view(v, vl)) : HOSTD_ESTALE;
+}
+int resWrite(hostd_response* r, const char* d, size_t n) {
+  http::Response* x = rs(r);
+  return x ? x->write(view(d, n)) : HOSTD_ESTALE;
+}
+int resEnd(hostd_response* r, const char* d, size_t n) {
+  http::Response* x = rs(r);
+  return x ? x->end(view(d, n)) : HOSTD_ESTALE;
+}
+int resOutput(hostd_response* r, size_t* buffered, size_t* limit) {
+  http::Response* x = rs(r);
+  if (!x) return HOSTD_ESTALE;
+  if (buffered) *buffered = x->buffered();
+  if (limit) *limit = g_services->server->limits().max_output_buffer;
+  return x->clientGone() ? HOSTD_ECLOSED : HOSTD_OK;
+}
+int resOnDrain(hostd_response* r, void (*cb)(void*, int), void* arg) {
+  http::Response* x = rs(r);
+  if (!x) return HOSTD_ESTALE;
+  return cb ? x->onDrain(cb, arg) : HOSTD_EINVAL;
+}
 
 void logLine(int level, const char* msg, size_t len) {
   Poco::Logger& log = Poco::Logger::get("plugin " + (g_services ? g_services->pluginName : std::string("?")));
-  std::string text(view(msg, len));
+  std::string text = app::logSafe(view(msg, len), app::kPluginLogCap);
   switch (level) {
     case HOSTD_LOG_ERROR: log.error(text); break;
     case HOSTD_LOG_WARNING: log.warning(text); break;
@@ -77,6 +118,10 @@ int workerId() { return g_services ? g_services->workerId : 0; }
 
 void fatal(const char* msg, size_t len) {
   if (g_services && g_services->fatal) g_services->fatal(std::string(view(msg, len)));
+}
+
+void pluginError(const char* msg, size_t len) {
+  if (g_services && g_services->pluginError) g_services->pluginError(std::string(view(msg, len)));
 }
 
 // ---- timers ----
@@ -267,6 +312,7 @@ const hostd_host_api kApi = {
     queueWork, broadcast, sendTo,
     stateGet, stateSet, stateDel, stateIncr, stateWatch, stateUnwatch,
     execCommand, execFile, spawnChild, childKill,
+    resOutput, resOnDrain, pluginError,
 };
 
 }  // namespace

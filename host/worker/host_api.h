@@ -12,6 +12,11 @@ namespace hostd::worker {
 
 class StateReplica;
 class ChildProcesses;
+}  // namespace hostd::worker
+namespace hostd::http {
+class Server;
+}  // namespace hostd::http
+namespace hostd::worker {
 
 /// What the context-free functions of the table act on. One per worker process (the C
 /// ABI's log/config/timer calls carry no context pointer, like SQLite's extension API).
@@ -25,6 +30,9 @@ struct HostServices {
   std::function<void(const std::string& encoded)> sendMessage;       ///< a `message` frame to the master
   StateReplica* state = nullptr;                                      ///< shared state (1.2)
   ChildProcesses* children = nullptr;                                 ///< child processes (1.2)
+  http::Server* server = nullptr;  ///< resolves request/response handles; set before serving
+  /// An exception escaped a plugin callback (1.3): log it, apply [cluster] on_exception.
+  std::function<void(const std::string&)> pluginError;
 };
 
 /// Binds the table to `services` (must outlive every plugin call) and returns it.

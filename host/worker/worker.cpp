@@ -85,7 +85,7 @@ Worker::Worker(WorkerEnv env)
                                  uint64_t(getpid()) * 2654435761u ^ uint64_t(uv_hrtime()))) {}
 
 void Worker::failStartup(const std::string& why) {
-  log().error("[H0201] worker " + std::to_string(env_.id) + " cannot start: " + why);
+  log().error("[H0201] worker " + std::to_string(env_.id) + " cannot start: " + app::logSafe(why));
   if (children_) children_->killAll();
   if (channel_) channel_->send(ipc::MsgType::InitFailed, why.substr(0, ipc::kMaxPayload));
   _exit(ipc::kExitFatal);
@@ -131,8 +131,14 @@ int Worker::run() {
     // Before it serves, a fatal is an init failure: counted by the restart policy like
     // one, instead of a replacement spawned at once (and again, and again).
     if (!pluginReady_) failStartup("plugin called fatal before serving: " + msg);
-    log().error("[H0204] plugin called fatal: " + msg);
+    log().error("[H0204] worker " + std::to_string(env_.id) + ": plugin called fatal: " + app::logSafe(msg));
     requestReplacement("plugin fatal: " + msg);
+  };
+  services_.pluginError = [this](const std::string& msg) {
+    log().error("[H0210] worker " + std::to_string(env_.id) + ": " + app::logSafe(msg) +
+                (env_.config.on_exception == config::OnException::Replace ? "; replacing the worker (on_exception = replace)"
+                                                                         : "; the worker keeps serving"));
+    if (env_.config.on_exception == config::OnException::Replace) requestReplacement(msg);
   };
   services_.workers = env_.config.workers;
   services_.sendMessage = [this](const std::string& encoded) { channel_->send(ipc::MsgType::Message, encoded); };
@@ -154,8 +160,12 @@ int Worker::run() {
   limits.max_body_bytes = env_.config.max_body_bytes;
   limits.header_timeout_s = env_.config.header_timeout;
   limits.keepalive_timeout_s = env_.config.keepalive_timeout;
+  limits.body_timeout_s = env_.config.body_timeout;
+  limits.send_timeout_s = env_.config.send_timeout;
+  limits.max_output_buffer = env_.config.max_output_buffer;
   server_ = std::make_unique<http::Server>(loop_, limits,
                                            [this](http::Request& rq, http::Response& rs) { handle(rq, rs); });
+  services_.server = server_.get();
   server_->setServerHeader(std::string("hostd/") + HOSTD_VERSION);
   const bool roundRobin = env_.config.scheduling == config::Scheduling::RoundRobin;
   const bool ownSocket = env_.config.scheduling == config::Scheduling::ReusePort;
@@ -189,20 +199,17 @@ void Worker::handle(http::Request& req, http::Response& res) {
   ++handled_;
   char err[1024];
   err[0] = '\0';
-  int rc = plugin_.desc->on_request(pluginState_, reinterpret_cast<hostd_request*>(&req),
-                                    reinterpret_cast<hostd_response*>(&res), err, sizeof err);
+  int rc = plugin_.desc->on_request(pluginState_, reinterpret_cast<hostd_request*>(uintptr_t(req.token())),
+                                    reinterpret_cast<hostd_response*>(uintptr_t(res.token())), err, sizeof err);
   if (rc != HOSTD_OK) {
-    log().error("[H0203] handler failed on " + std::string(req.method()) + " " + std::string(req.target()) +
-                ": " + (err[0] ? err : "(no reason given)"));
-    if (!res.headSent()) {
-      res.setStatus(500);
-      res.addHeader("Content-Type", "text/plain");
-      res.addHeader("Connection", "close");
-      res.end("Internal Server Error\n");
-    } else if (!res.ended()) {
-      res.end({});
-    }
-    requestReplacement(std::string("handler error: ") + (err[0] ? err : "(no reason given)"));
+    err[sizeof err - 1] = '\0';
+    std::string why = err[0] ? err : "(no reason given)";
+    log().error("[H0203] worker " + std::to_string(env_.id) + ": handler failed on " + std::string(req.method()) +
+                " " + app::logSafe(req.target(), 256) + " from " + std::string(req.remoteAddr()) + ": " +
+                app::logSafe(why));
+    res.fail();  // a 500, or the connection cut if the head went out already
+    if (env_.config.on_exception == config::OnException::Replace)
+      requestReplacement("handler error: " + why);
     return;
   }
   if (recycleAfter_ && handled_ >= recycleAfter_)
@@ -213,11 +220,13 @@ void Worker::handle(http::Request& req, http::Response& res) {
 void Worker::requestReplacement(const std::string& reason) {
   if (replacementAsked_ || draining_) return;
   replacementAsked_ = true;
-  log().warning("[H0205] worker " + std::to_string(env_.id) + " asks for its replacement (suicide): " + reason);
+  log().warning("[H0205] worker " + std::to_string(env_.id) + " asks for its replacement (suicide): " +
+                app::logSafe(reason));
   channel_->send(ipc::MsgType::Suicide, reason.substr(0, ipc::kMaxPayload));
   // The master answers `restart` once the replacement is ready. If it never does, leave
   // anyway: a worker that asked to die must not serve forever.
-  uint64_t wait = 1000ull * std::max(10u, env_.config.graceful_timeout * 2);
+  // The master may hold the replacement back (restart policy backoff, up to 15 s).
+  uint64_t wait = 1000ull * (30 + env_.config.graceful_timeout * 2);
   uv_timer_start(&deadline_, [](uv_timer_t* t) {
     static_cast<Worker*>(t->data)->beginDrain("no restart from the master after suicide");
   }, wait, 0);

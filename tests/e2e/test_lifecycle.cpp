@@ -43,9 +43,9 @@ TEST_CASE("kill -9 of a worker: replaced within 2 s, requests keep succeeding", 
   }
 }
 
-TEST_CASE("an exception in a handler: 500, replacement started before the old worker exits",
+TEST_CASE("on_exception = replace: 500, replacement started before the old worker exits",
           "[e2e][lifecycle]") {
-  HostdProcess h(testConfig("testplug", 1));
+  HostdProcess h(testConfig("testplug", 1, "[cluster]\non_exception = replace\n"));
   uint16_t port = h.port();
   REQUIRE(h.waitForLog("[H0105]"));
   pid_t old = h.workerPids().at(0);

@@ -9,7 +9,7 @@ using namespace std::chrono_literals;
 TEST_CASE("the version and help options answer and exit 0", "[e2e][startup]") {
   RunResult v = runHostd({"--version"});
   CHECK(v.exitCode == 0);
-  CHECK_THAT(v.output, Catch::Contains("hostd 0.") && Catch::Contains("plugin ABI 1.2"));
+  CHECK_THAT(v.output, Catch::Contains("hostd 0.") && Catch::Contains("plugin ABI 1.3"));
   RunResult h = runHostd({"--help"});
   CHECK(h.exitCode == 0);
   CHECK_THAT(h.output, Catch::Contains("--config") && Catch::Contains("--test"));

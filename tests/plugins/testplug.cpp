@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <memory>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -15,9 +16,21 @@
 #define TESTPLUG_VERSION "v1"
 #endif
 
+// Streams `left` chunks of 64 KiB to res, honouring back-pressure (/big-stream).
+void pump(hostd::Response res, std::shared_ptr<size_t> left) {
+  static const std::string chunk(64 * 1024, 'z');
+  while (*left > 0 && res.writable() && !res.client_gone()) {
+    res.write(chunk);
+    --*left;
+  }
+  if (*left == 0 || res.client_gone()) return res.end();
+  res.on_drain([res, left]() mutable { pump(res, left); });
+}
+
 struct TestPlug : hostd::Handler {
   std::vector<std::string> hoard;  // /grow keeps memory here
   std::string inbox;               // every message received: "from:topic=payload;"
+  std::string staleResult = "none";  // what the last stale handle use did (/stale-*)
 
   void on_message(std::string_view topic, std::string_view payload, int from) override {
     inbox += std::to_string(from) + ":" + std::string(topic) + "=" + std::string(payload) + ";";
@@ -105,6 +118,83 @@ struct TestPlug : hostd::Handler {
       size_t mb = std::stoul(std::string(req.query_param("mb").empty() ? "10" : req.query_param("mb")));
       hoard.emplace_back(mb * 1024 * 1024, 'x');  // touched: resident
       res.send("grew " + std::to_string(mb) + " MB\n");
+    } else if (path == "/stale-response") {
+      // Answers now, then uses a kept copy of the handle 100 ms later: it must hit nothing.
+      res.send("A");
+      hostd::set_timeout(100, [this, res]() mutable {
+        try {
+          res.send("LEAK-from-a");
+          staleResult = "sent";
+        } catch (const hostd::Error& e) {
+          staleResult = "error " + std::to_string(e.code());
+        }
+      });
+    } else if (path == "/stale-request") {
+      // Keeps the request handle and reads another request's header through it later.
+      hostd::Request kept = req;
+      res.send("kept");
+      hostd::set_timeout(100, [this, kept]() {
+        staleResult = "authorization=[" + std::string(kept.header("authorization")) + "] path=[" +
+                      std::string(kept.path()) + "]";
+      });
+    } else if (path == "/stale-result") {
+      res.send(staleResult);
+    } else if (path == "/big-stream") {
+      // ?chunks=N x 64 KiB, streamed with back-pressure (bounded memory for any client).
+      size_t chunks = std::stoul(std::string(req.query_param("chunks").empty() ? "16" : req.query_param("chunks")));
+      res.header("Content-Type", "application/octet-stream");
+      pump(res, std::make_shared<size_t>(chunks));
+    } else if (path == "/flood") {
+      // ?mb=N written at once, ignoring back-pressure: only send_timeout bounds it.
+      size_t mb = std::stoul(std::string(req.query_param("mb").empty() ? "64" : req.query_param("mb")));
+      std::string mib(1024 * 1024, 'f');
+      for (size_t i = 0; i < mb; ++i) res.write(mib);
+      res.end();
+    } else if (path == "/frame") {
+      // Framing mistakes: the engine refuses them; the body says what it refused.
+      std::string_view c = req.query_param("case");
+      std::string refused;
+      auto attempt = [&](auto&& f) {
+        try {
+          f();
+        } catch (const hostd::Error& e) {
+          refused += std::to_string(e.code()) + ";";
+        }
+      };
+      if (c == "204" || c == "304") {
+        res.status(c == "204" ? 204 : 304);
+        attempt([&] { res.write("body after a " + std::string(c)); });
+        res.header("X-Refused", refused).end();
+      } else if (c == "long") {  // Content-Length 2, 8 bytes offered
+        attempt([&] { res.header("Content-Length", "2").write("12345678"); });
+        res.header("X-Refused", refused);
+        res.end("ab");
+      } else if (c == "short") {  // Content-Length 10, 3 bytes sent
+        res.header("Content-Length", "10").end("abc");
+      } else if (c == "te-cl") {
+        attempt([&] { res.header("Transfer-Encoding", "chunked").header("Content-Length", "5"); });
+        attempt([&] { res.header("Transfer-Encoding", "gzip"); });
+        res.header("X-Refused", refused).send("hello");
+      } else if (c == "name") {
+        attempt([&] { res.header("Bad Name", "x"); });
+        attempt([&] { res.header("X-Ok", "a\x01b"); });
+        attempt([&] { res.status(101); });
+        res.header("X-Refused", refused).send("names");
+      }
+    } else if (path == "/throw-after-head") {
+      res.write("partial ");
+      throw std::runtime_error("boom after the head");
+    } else if (path == "/timer-throws") {
+      hostd::set_timeout(10, [] { throw std::runtime_error("boom from a timer"); });
+      res.send("armed\n");
+    } else if (path == "/log-inject") {
+      // Plugin text with newlines must not forge log lines.
+      std::string forged = "innocent\n2026-01-01 00:00:00.000 F [1 master] [H0999] forged line";
+      hostd::log_info(forged);
+      res.send("injected\n");
+    } else if (path == "/fatal-inject") {
+      hostd::fatal("bad\r\n[H0999] forged fatal");
+      res.send("ok\n");
     } else if (path == "/crash") {
       std::raise(SIGSEGV);
     } else if (path == "/spin") {

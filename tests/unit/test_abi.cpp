@@ -75,11 +75,12 @@ TEST_CASE("loading a missing file explains what to check", "[abi]") {
 }
 
 TEST_CASE("the host API table only grew at its end, and the host fills every member", "[abi]") {
-  // 1.1 members follow the 1.0 ones, 1.2 members follow the 1.1 ones: a plugin built
+  // 1.1 members follow the 1.0 ones, 1.2 the 1.1 ones, 1.3 the 1.2 ones: a plugin built
   // against an older minor finds every member it knows where it expects it.
   static_assert(offsetof(hostd_host_api, queue_work) > offsetof(hostd_host_api, fatal));
   static_assert(offsetof(hostd_host_api, state_get) > offsetof(hostd_host_api, send_to));
-  static_assert(offsetof(hostd_host_api, child_kill) == sizeof(hostd_host_api) - sizeof(void*));
+  static_assert(offsetof(hostd_host_api, res_output) > offsetof(hostd_host_api, child_kill));
+  static_assert(offsetof(hostd_host_api, plugin_error) == sizeof(hostd_host_api) - sizeof(void*));
   static hostd::worker::HostServices services;  // the table keeps a pointer to it
   const hostd_host_api* api = hostd::worker::makeHostApi(&services);
   CHECK(api->size == sizeof(hostd_host_api));

@@ -284,3 +284,170 @@ TEST_CASE("the head limit counts header bytes, not just the request line", "[htt
   CHECK_THAT(big.readUntilClose(), Catch::StartsWith("HTTP/1.1 431"));
   CHECK(big.closed());
 }
+
+TEST_CASE("trailers never move the views a handler reads", "[http]") {
+  std::promise<std::string> seen;
+  Engine e(http::Limits{}, [&](http::Request& req, http::Response& res) {
+    std::string_view host;
+    req.header("host", &host);
+    seen.set_value(std::string(req.method()) + " " + std::string(req.target()) + " " + std::string(host) + " " +
+                   std::to_string(req.headerCount()) + " " + std::string(req.body()));
+    res.end("ok");
+  });
+  RawConn c(e.port());
+  // 3 KiB of trailers: appended to the head buffer, they used to move it under the views.
+  c.send("POST /target?q=1 HTTP/1.1\r\nHost: the-host\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "5\r\nhello\r\n0\r\nX-Trailer: " + std::string(3072, 't') + "\r\n\r\n");
+  auto r = c.readResponse();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(seen.get_future().get() == "POST /target?q=1 the-host 2 hello");
+}
+
+TEST_CASE("a token resolves while its response lives and never after", "[http]") {
+  std::promise<std::pair<uint64_t, uint64_t>> tokens;
+  Engine* self = nullptr;
+  Engine e(http::Limits{}, [&](http::Request& req, http::Response& res) {
+    if (req.path() == "/first") {
+      CHECK(self->server().requestFor(req.token()) == &req);
+      CHECK(self->server().responseFor(res.token()) == &res);
+      tokens.set_value({req.token(), res.token()});
+    }
+    res.end(std::string(req.path()));
+  });
+  self = &e;
+  RawConn c(e.port());
+  c.send("GET /first HTTP/1.1\r\nHost: x\r\n\r\n");
+  REQUIRE(c.readResponse());
+  auto [req, res] = tokens.get_future().get();
+  c.send("GET /second HTTP/1.1\r\nHost: x\r\n\r\n");
+  REQUIRE(c.readResponse());
+  e.onLoop([&] {
+    CHECK(e.server().requestFor(req) == nullptr);
+    CHECK(e.server().responseFor(res) == nullptr);
+  });
+}
+
+TEST_CASE("past max_output_buffer a connection stops parsing pipelined requests until the client reads",
+          "[http]") {
+  http::Limits l;
+  l.max_output_buffer = 64 * 1024;
+  const std::string big(256 * 1024, 'b');
+  Engine e(l, [&](http::Request&, http::Response& res) { res.end(big); });
+  RawConn c(e.port());
+  std::string many;
+  for (int i = 0; i < 200; ++i) many += "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  c.send(many);
+  auto handled = [&] {
+    uint64_t n = 0;
+    e.onLoop([&] { n = e.server().stats().requests; });
+    return n;
+  };
+  // The client reads nothing: the kernel buffers fill, then parsing stops.
+  REQUIRE(waitUntil([&] { return handled() > 0; }, 2s));
+  uint64_t before = handled();
+  std::this_thread::sleep_for(300ms);  // nothing to poll for: proving that nothing happens
+  CHECK(handled() == before);
+  CHECK(before < 200);
+  // Reading resumes it: every response arrives, in order.
+  for (int i = 0; i < 200; ++i) {
+    auto r = c.readResponse();
+    REQUIRE(r);
+    REQUIRE(r->body.size() == big.size());
+  }
+  CHECK(handled() == 200);
+}
+
+TEST_CASE("a streaming handler gets back-pressure: a drain callback resumes it", "[http]") {
+  http::Limits l;
+  l.max_output_buffer = 64 * 1024;
+  struct Job {
+    http::Server* server;
+    uint64_t res;
+    int left;
+    size_t maxBuffered = 0;
+  };
+  static std::string chunk(16 * 1024, 'c');
+  static void (*pump)(void*, int) = [](void* arg, int status) {
+    auto* j = static_cast<Job*>(arg);
+    http::Response* res = j->server->responseFor(j->res);
+    REQUIRE(res);
+    if (status != 0) {
+      res->end("");
+      return;
+    }
+    while (j->left > 0 && res->buffered() < j->server->limits().max_output_buffer) {
+      res->write(chunk);
+      --j->left;
+      j->maxBuffered = std::max(j->maxBuffered, res->buffered());
+    }
+    if (j->left == 0) res->end("");
+    else REQUIRE(res->onDrain(pump, j) == 0);
+  };
+  Job job{nullptr, 0, 1024, 0};  // 16 MiB
+  Engine* self = nullptr;
+  Engine e(l, [&](http::Request&, http::Response& res) {
+    job.server = &self->server();
+    job.res = res.token();
+    pump(&job, 0);
+  });
+  self = &e;
+  RawConn c(e.port());
+  c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto r = c.readResponse(Ms(20000));
+  REQUIRE(r);
+  CHECK(r->body.size() == 1024 * chunk.size());
+  CHECK(job.left == 0);
+  // Never more than the limit plus one chunk buffered in the worker.
+  CHECK(job.maxBuffered <= l.max_output_buffer + chunk.size() + 16);
+}
+
+TEST_CASE("the engine owns the framing: bodyless statuses, Content-Length checked both ways", "[http]") {
+  std::promise<std::vector<int>> got;
+  Engine e(http::Limits{}, [&](http::Request& req, http::Response& res) {
+    std::vector<int> rc;
+    if (req.path() == "/204") {
+      rc.push_back(res.setStatus(204));
+      rc.push_back(res.write("x"));
+      rc.push_back(res.end("y"));
+      rc.push_back(res.end(""));
+      got.set_value(rc);
+    } else if (req.path() == "/long") {
+      rc.push_back(res.addHeader("Content-Length", "2"));
+      rc.push_back(res.addHeader("Content-Length", "2"));
+      rc.push_back(res.addHeader("Transfer-Encoding", "chunked"));
+      rc.push_back(res.write("123"));
+      rc.push_back(res.end("ab"));
+      got.set_value(rc);
+    } else {
+      res.end("next");
+    }
+  });
+  {
+    RawConn c(e.port());
+    c.send("GET /204 HTTP/1.1\r\nHost: x\r\n\r\nGET /n HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto r = c.readResponse();
+    REQUIRE(r);
+    CHECK(r->status == 204);
+    CHECK(r->headers.count("content-length") == 0);
+    CHECK(r->headers.count("transfer-encoding") == 0);
+    auto n = c.readResponse();
+    REQUIRE(n);
+    CHECK(n->body == "next");
+    using R = http::Response;
+    CHECK(got.get_future().get() == std::vector<int>{R::Ok, R::Invalid, R::Invalid, R::Ok});
+  }
+  got = {};
+  {
+    RawConn c(e.port());
+    c.send("GET /long HTTP/1.1\r\nHost: x\r\n\r\nGET /n HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto r = c.readResponse();
+    REQUIRE(r);
+    CHECK(r->body == "ab");
+    auto n = c.readResponse();
+    REQUIRE(n);
+    CHECK(n->body == "next");
+    using R = http::Response;
+    CHECK(got.get_future().get() == std::vector<int>{R::Ok, R::Invalid, R::Invalid, R::Invalid, R::Ok});
+  }
+}

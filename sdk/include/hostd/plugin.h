@@ -28,6 +28,13 @@
  *   1.2  host API: shared state (state_get/set/del/incr/watch/unwatch) and child
  *        processes (exec, exec_file, spawn, child_kill); HOSTD_EUNAVAILABLE,
  *        HOSTD_ETIMEDOUT; hostd_exec_options, hostd_exec_result, hostd_spawn_callbacks.
+ *   1.3  request and response handles are checked: a call on a handle whose request has
+ *        ended returns HOSTD_ESTALE (new) and touches nothing; host API: res_output and
+ *        res_on_drain (back-pressure for streaming responses), plugin_error (an exception
+ *        escaped a callback: logged, the worker keeps serving). Behaviour: res_status
+ *        refuses 1xx; res_header refuses non-token names and conflicting framing headers;
+ *        a body on a 204/304 or past a Content-Length is refused; an on_request error
+ *        answers 500 and the worker keeps serving ([cluster] on_exception).
  *
  * THREADING AND LIFETIME
  *   Every callback into the plugin runs on the worker's single event-loop thread, and
@@ -53,7 +60,7 @@ extern "C" {
 /** "HSTD": first member of every descriptor; anything else is not a hostd plugin. */
 #define HOSTD_PLUGIN_MAGIC 0x44545348u
 #define HOSTD_ABI_MAJOR 1
-#define HOSTD_ABI_MINOR 2
+#define HOSTD_ABI_MINOR 3
 
 /** The one symbol a plugin exports (see hostd_plugin_entry_fn). */
 #define HOSTD_ENTRY_SYMBOL "hostd_plugin_entry"
@@ -74,6 +81,8 @@ extern "C" {
 #define HOSTD_ETOOBIG (-6)     /**< a message is larger than HOSTD_MAX_MESSAGE (1.1) */
 #define HOSTD_EUNAVAILABLE (-7) /**< the shared-state backend cannot be reached (1.2) */
 #define HOSTD_ETIMEDOUT (-8)   /**< a child process ran past its timeout (1.2) */
+#define HOSTD_ESTALE (-9)      /**< the request/response handle belongs to a request that has
+                                    ended; nothing was done (1.3; older hosts could not tell) */
 
 /** The largest topic + payload of one message between workers, in bytes (1.1). */
 #define HOSTD_MAX_MESSAGE (60 * 1024)
@@ -136,16 +145,24 @@ typedef struct hostd_spawn_callbacks {
   void (*on_exit)(void *arg, int status, int exit_code, int term_signal);
 } hostd_spawn_callbacks;
 
-/** One request. Opaque; valid only during the on_request call that received it. */
+/**
+ * One request. Opaque handle (a checked token, not a pointer): valid during the
+ * on_request call that received it. Used after that, the string accessors return
+ * {NULL, 0}, req_header_count returns 0 and req_header/req_header_at HOSTD_ESTALE — never
+ * another request's data. Copy what you need to keep.
+ */
 typedef struct hostd_request hostd_request;
 
 /**
- * One response. Opaque; valid from on_request until the plugin calls res_end (inclusive).
- * The handler may return before ending it and end it later from another loop callback
- * (a timer, a completion): that is how a response is finished asynchronously. Requests
- * pipelined behind it on the same connection wait, in order. If the client disconnects
- * meanwhile, writes return HOSTD_ECLOSED and the handle stays valid until res_end.
- * A response that is never ended leaks its connection.
+ * One response. Opaque handle (a checked token, not a pointer): valid from on_request
+ * until res_end returned. The handler may return before ending it and end it later from
+ * another loop callback (a timer, a completion): that is how a response is finished
+ * asynchronously. Requests pipelined behind it on the same connection wait, in order.
+ * If the client disconnects meanwhile, writes return HOSTD_ECLOSED and the handle stays
+ * valid until res_end. Once the response ended, every res_* call on the handle (a copy
+ * kept in a timer, say) returns HOSTD_ESTALE and touches nothing: not the next response
+ * on the same connection, not freed memory. A response that is never ended keeps its
+ * connection open.
  */
 typedef struct hostd_response hostd_response;
 
@@ -174,25 +191,38 @@ typedef struct hostd_host_api {
   hostd_str (*req_remote_addr)(const hostd_request *req);
 
   /* ---- response (1.0). Strings are copied before the call returns. ---- */
-  /** Status code 100..999 (default 200). HOSTD_EINVAL outside that range, HOSTD_ESTATE
-   *  once the head was sent. */
+  /** Status code 200..999 (default 200). HOSTD_EINVAL outside that range (1xx interim
+   *  responses are the host's, e.g. 100 Continue), HOSTD_ESTATE once the head was sent. */
   int (*res_status)(hostd_response *res, int status);
   /**
-   * Adds a header. HOSTD_EINVAL if the name is empty or holds ':', or if name or value
-   * holds CR, LF or NUL (no header injection); HOSTD_ESTATE once the head was sent.
-   * Content-Length set here is trusted. "Connection: close" closes the connection after
-   * this response. Date and Server are added by the host.
+   * Adds a header. HOSTD_EINVAL (nothing added) if the name is not an RFC 9110 token
+   * (letters, digits, !#$%&'*+-.^_`|~), if the value holds a control byte other than HTAB
+   * (CR, LF, NUL: no header injection), and for framing the host cannot honour:
+   *   Content-Length   a decimal number, once, not with Transfer-Encoding. The body is then
+   *                    checked against it: more bytes are refused (HOSTD_EINVAL, nothing of
+   *                    that call sent); fewer at res_end and the connection is closed after
+   *                    the response (never reused).
+   *   Transfer-Encoding only "chunked" (the default for a streamed HTTP/1.1 response), not
+   *                    with Content-Length.
+   *   Connection       "close" (closes the connection after this response) or "keep-alive".
+   * The host writes these three itself; Date and Server are added by the host.
+   * HOSTD_ESTATE once the head was sent.
    */
   int (*res_header)(hostd_response *res, const char *name, size_t name_len, const char *value,
                     size_t value_len);
   /**
    * Streams a chunk of body. The first call sends the head: with the plugin's
    * Content-Length if it set one, else chunked (HTTP/1.1) or close-delimited (HTTP/1.0).
+   * HOSTD_EINVAL (nothing sent) for body bytes on a 204 or 304, or past the
+   * Content-Length. A HEAD request's response never has a body: bytes are counted, not
+   * sent. Output is buffered while the client is slower than the plugin: see res_output
+   * and res_on_drain (1.3) to stream with bounded memory.
    */
   int (*res_write)(hostd_response *res, const char *data, size_t len);
   /**
    * Finishes the response, with a last piece of body (may be empty). If nothing was
    * written yet, Content-Length is set to len. After this call the handle is dead.
+   * HOSTD_EINVAL as for res_write (the response is then NOT ended).
    */
   int (*res_end)(hostd_response *res, const char *data, size_t len);
 
@@ -218,7 +248,10 @@ typedef struct hostd_host_api {
   int (*timer_cancel)(uint64_t id);
   /**
    * The plugin cannot go on: the worker logs msg, asks the master for a replacement
-   * ("suicide"), then stops accepting, drains and exits. Returns; does not abort.
+   * ("suicide"), then stops accepting, drains and exits. Returns; does not abort. The
+   * replacement goes through the restart policy like a crash ([cluster] restart_limit,
+   * restart_window, backoff), so a fatal per request cannot make the cluster respawn
+   * faster than the policy allows.
    */
   void (*fatal)(const char *msg, size_t len);
 
@@ -299,6 +332,47 @@ typedef struct hostd_host_api {
    *  for SIGSTOP and for SIGRTMIN+1 / SIGRTMIN+2 (the supervisor's); HOSTD_ENOTFOUND once
    *  the child has ended. */
   int (*child_kill)(uint64_t id, int signum);
+
+  /* ---- 1.3 (check abi_minor >= 3 before use) ---- */
+  /*
+   * BACK-PRESSURE. A connection buffers what the client has not taken yet. Past
+   * [limits] max_output_buffer it stops reading the client's next requests; a client
+   * that takes nothing for [limits] send_timeout seconds is disconnected. A streaming
+   * plugin keeps its memory bounded by writing while *buffered < *limit, then waiting
+   * for res_on_drain:
+   *
+   *   static void pump(void *arg, int status) {
+   *     struct job *j = arg; size_t buffered, limit;
+   *     if (status != HOSTD_OK) { host->res_end(j->res, NULL, 0); free(j); return; }
+   *     while (j->left && host->res_output(j->res, &buffered, &limit) == HOSTD_OK && buffered < limit)
+   *       host->res_write(j->res, j->chunk, CHUNK), j->left--;
+   *     if (j->left && host->res_on_drain(j->res, pump, j) == HOSTD_OK) return;
+   *     host->res_end(j->res, NULL, 0); free(j);
+   *   }
+   */
+  /**
+   * *buffered = output bytes of this response's connection not yet taken by the client;
+   * *limit = [limits] max_output_buffer (either pointer may be NULL). HOSTD_OK,
+   * HOSTD_ECLOSED (client gone: stop producing and end the response), HOSTD_ESTALE.
+   */
+  int (*res_output)(hostd_response *res, size_t *buffered, size_t *limit);
+  /**
+   * Calls cb(arg, status) once, on the loop (never from inside this call):
+   *   HOSTD_OK       the buffered output fell to half of max_output_buffer or less;
+   *   HOSTD_ECLOSED  the client went away (or was disconnected by send_timeout) first:
+   *                  end the response;
+   *   HOSTD_ESTATE   the response was ended first: only release arg.
+   * Returns HOSTD_OK (cb will run), or without keeping cb: HOSTD_ESTATE (a callback is
+   * already waiting), HOSTD_ECLOSED (client gone), HOSTD_ESTALE, HOSTD_EINVAL (cb NULL).
+   */
+  int (*res_on_drain)(hostd_response *res, void (*cb)(void *arg, int status), void *arg);
+  /**
+   * Reports an error that escaped a plugin callback other than on_request (a timer, a
+   * completion, on_message, a watch): the host logs msg (escaped, capped) and applies
+   * [cluster] on_exception — respond (default): the worker keeps serving; replace: the
+   * worker is replaced through the restart policy, as with fatal.
+   */
+  void (*plugin_error)(const char *msg, size_t len);
 } hostd_host_api;
 
 /**
@@ -313,8 +387,10 @@ typedef int (*hostd_init_fn)(const hostd_host_api *host, void **state, char *err
 /**
  * on_request: called for every request. Return HOSTD_OK after ending the response or
  * arranging to end it later. Return an error (with a reason in err) if the handler
- * failed: the client gets a 500 if nothing was sent yet, the error is logged, and the
- * worker takes the suicide path (replacement first, then drain and exit).
+ * failed: the client gets a 500 if the head was not sent yet (else the connection is
+ * closed, so the client sees the response cut off), the error is logged, and the worker
+ * keeps serving — unless [cluster] on_exception = replace: then it is replaced through
+ * the restart policy. Either way the response handle is dead afterwards.
  */
 typedef int (*hostd_request_fn)(void *state, hostd_request *req, hostd_response *res, char *err,
                                 size_t err_size);
