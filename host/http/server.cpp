@@ -27,7 +27,9 @@ Server::Server(uv_loop_t* loop, const Limits& limits, Handler handler)
   drainTimer_.data = this;
 }
 
-Server::~Server() {
+Server::~Server() { closeHandles(); }
+
+void Server::closeHandles() {
   for (uv_timer_t* t : {&sweep_, &acceptPause_, &drainTimer_}) {
     uv_timer_stop(t);
     if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(t))) uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);

@@ -61,6 +61,10 @@ class Server {
   void drain(std::function<void()> onDrained);
   /// Closes every connection and the listener now.
   void closeAll();
+  /// After closeAll(), for a server that is going away while its loop still runs: closes
+  /// the server's own timers. Once the loop ran their close callbacks (uv_run until it
+  /// returns), the Server may be destroyed without libuv touching freed memory.
+  void closeHandles();
   size_t connectionCount() const { return count_; }
   const Stats& stats() const { return stats_; }
   void setServerHeader(std::string value) { serverLine_ = "Server: " + value + "\r\n"; }

@@ -46,11 +46,11 @@ class Engine {
   ~Engine() {
     onLoop([this] {
       server_->closeAll();
+      server_->closeHandles();  // its timers' close callbacks run before the loop ends
       uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
     });
     thread_.join();
     server_.reset();
-    uv_run(&loop_, UV_RUN_NOWAIT);  // the server's own close callbacks
     uv_loop_close(&loop_);
   }
 
