@@ -7,7 +7,7 @@
 namespace hostd::ipc {
 namespace {
 
-bool knownType(uint8_t t) { return t >= uint8_t(MsgType::Ready) && t <= uint8_t(MsgType::State); }
+bool knownType(uint8_t t) { return t >= uint8_t(MsgType::Ready) && t <= uint8_t(MsgType::Recycle); }
 
 }  // namespace
 
@@ -81,6 +81,7 @@ const char* msgTypeName(MsgType type) {
     case MsgType::Message: return "message";
     case MsgType::InitFailed: return "init_failed";
     case MsgType::State: return "state";
+    case MsgType::Recycle: return "recycle";
   }
   return "unknown";
 }

@@ -18,6 +18,8 @@ enum class MsgType : uint8_t {
   Message = 5,     ///< plugin-level payloads (reserved)
   InitFailed = 6,  ///< worker -> master: cannot start (payload: the reason, shown to the user)
   State = 7,       ///< shared state, both directions (payload: ipc/state_wire.h)
+  Recycle = 8,     ///< worker -> master: as Suicide, but planned (max_requests, max_memory_mb):
+                   ///< replaced at once, not counted by the restart policy (payload: reason)
 };
 
 constexpr size_t kMaxPayload = 64 * 1024;

@@ -185,7 +185,8 @@ void Master::onFrame(WorkerProcess& wp, ipc::Frame& f) {
       ipc::decodeHeartbeat(f.payload, &wp.counters);
       break;
     case ipc::MsgType::Suicide:
-      onSuicide(wp, f.payload);
+    case ipc::MsgType::Recycle:
+      onSuicide(wp, f.payload, f.type == ipc::MsgType::Recycle);
       break;
     case ipc::MsgType::InitFailed:
       wp.lastError = app::logSafe(f.payload);  // the worker's words: one line, bounded
@@ -233,11 +234,15 @@ void Master::onReady(WorkerProcess& wp) {
   }
 }
 
-void Master::onSuicide(WorkerProcess& wp, const std::string& reason) {
+void Master::onSuicide(WorkerProcess& wp, const std::string& reason, bool planned) {
   const std::string why = app::logSafe(reason);
-  log_.warning("[H0106] " + describe(wp) + " asks to be replaced: " + why);
+  log_.warning("[H0106] " + describe(wp) + " asks to be replaced" + (planned ? " (recycling): " : ": ") + why);
   if (stopping_ || wp.replacementSpawned || wp.state == WorkerProcess::State::Stopping) return;
   wp.replacementSpawned = true;
+  if (planned) {  // max_requests / max_memory_mb: routine, not a failure
+    if (!spawn(wp.slot, wp.serial)) askToStop(wp, "no replacement could be started");
+    return;
+  }
   // A suicide is a restart like a crash: the same policy (backoff, give-up) decides, so a
   // client that can make a handler fail cannot make the cluster respawn at will.
   Slot& s = slot(wp.slot);

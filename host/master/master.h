@@ -61,7 +61,8 @@ class Master {
   WorkerProcess* spawn(int slot, uint64_t replaces = 0);
   void onFrame(WorkerProcess& wp, ipc::Frame& f);
   void onReady(WorkerProcess& wp);
-  void onSuicide(WorkerProcess& wp, const std::string& reason);
+  /// A worker asks to be replaced: `planned` (recycling) at once, else through the policy.
+  void onSuicide(WorkerProcess& wp, const std::string& reason, bool planned);
   /// The restart policy said no more: the slot stays empty until a reload ([H0114]).
   void giveUp(Slot& s);
   /// A plugin message: to every serving worker (broadcast) or to one slot (send_to).

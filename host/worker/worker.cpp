@@ -214,15 +214,16 @@ void Worker::handle(http::Request& req, http::Response& res) {
   }
   if (recycleAfter_ && handled_ >= recycleAfter_)
     requestReplacement("served " + std::to_string(handled_) + " requests (max_requests = " +
-                       std::to_string(env_.config.max_requests) + " + jitter)");
+                           std::to_string(env_.config.max_requests) + " + jitter)",
+                       true);
 }
 
-void Worker::requestReplacement(const std::string& reason) {
+void Worker::requestReplacement(const std::string& reason, bool planned) {
   if (replacementAsked_ || draining_) return;
   replacementAsked_ = true;
-  log().warning("[H0205] worker " + std::to_string(env_.id) + " asks for its replacement (suicide): " +
-                app::logSafe(reason));
-  channel_->send(ipc::MsgType::Suicide, reason.substr(0, ipc::kMaxPayload));
+  log().warning("[H0205] worker " + std::to_string(env_.id) + " asks for its replacement (" +
+                (planned ? "recycling" : "suicide") + "): " + app::logSafe(reason));
+  channel_->send(planned ? ipc::MsgType::Recycle : ipc::MsgType::Suicide, reason.substr(0, ipc::kMaxPayload));
   // The master answers `restart` once the replacement is ready. If it never does, leave
   // anyway: a worker that asked to die must not serve forever.
   // The master may hold the replacement back (restart policy backoff, up to 15 s).
@@ -304,7 +305,8 @@ void Worker::sendHeartbeat() {
     uint64_t rss = residentMb();
     if (rss > env_.config.max_memory_mb)
       requestReplacement("resident memory " + std::to_string(rss) + " MB exceeds max_memory_mb = " +
-                         std::to_string(env_.config.max_memory_mb));
+                             std::to_string(env_.config.max_memory_mb),
+                         true);
   }
   ipc::Heartbeat hb;
   const http::Server::Stats& s = server_->stats();

@@ -46,7 +46,8 @@ class Worker {
   void onFrame(ipc::Frame& f);
   void deliver(const std::string& frame);
   void onMasterGone(const std::string& reason);
-  void requestReplacement(const std::string& reason);
+  /// Asks the master for a replacement; `planned` (recycling) is not a failure.
+  void requestReplacement(const std::string& reason, bool planned = false);
   void beginDrain(const std::string& why);
   [[noreturn]] void finish();
   void sendHeartbeat();

@@ -167,6 +167,23 @@ TEST_CASE("max_requests recycles a worker without failing a request", "[e2e][lif
   CHECK_FALSE(processAlive(pid_t(std::stoi(first))));
 }
 
+TEST_CASE("recycling is routine: max_requests replacements are not counted as restarts", "[e2e][lifecycle]") {
+  // A suicide goes through the restart policy; a planned recycle must not, or a busy
+  // server with max_requests would give up its slots.
+  HostdProcess h(testConfig("testplug", 1, "[cluster]\nmax_requests = 2\nrestart_limit = 1\n"));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  std::set<std::string> pids;
+  bool many = waitUntil([&] {
+    if (auto r = httpGet(port, "/pid"); r && r->status == 200) pids.insert(r->body);
+    return pids.size() >= 5;
+  }, 20s, 1ms);
+  INFO(h.output());
+  CHECK(many);
+  CHECK(h.countLog("[H0114]") == 0);
+  CHECK(h.countLog("(recycling)") >= 4);
+}
+
 TEST_CASE("a crash loop is bounded by restart_limit and the master stays responsive", "[e2e][lifecycle]") {
   HostdProcess h(testConfig("testplug", 1, "[cluster]\nrestart_limit = 2\nrestart_window = 60\n"));
   uint16_t port = h.port();
