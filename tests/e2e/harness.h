@@ -102,6 +102,12 @@ bool processAlive(pid_t pid);
 double cpuSeconds(pid_t pid);
 /// readlink of every /proc/<pid>/fd entry.
 std::vector<std::string> listFds(pid_t pid);
+/// Resident set size of a process (VmRSS of /proc/<pid>/status) in KiB; -1 if it is gone.
+long residentKb(pid_t pid);
+/// A blocking TCP socket connected to 127.0.0.1:port (the caller closes it); throws
+/// std::runtime_error if it cannot connect. For tests that need the raw descriptor
+/// (non-blocking sends, reads counted rather than kept).
+int connectLoopback(uint16_t port);
 
 /// A bounded load generator: `clients` threads send GET / until finish(), over keep-alive
 /// connections (reconnecting when the server says Connection: close) or one connection
