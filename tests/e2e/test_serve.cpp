@@ -224,3 +224,20 @@ TEST_CASE("blocking work on the thread pool does not stall the worker's loop", "
   CHECK(e->body == "work failed: disk on fire\n");
   CHECK(h.workerPids().size() == 1);
 }
+
+TEST_CASE("a plugin built for ABI 1.0 still loads and serves and its stale handles fail safely", "[e2e][serve]") {
+  HostdProcess h(testConfig("abi10", 1));
+  uint16_t port = h.port();
+  auto r = httpGet(port, "/");
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->body == "abi 1.0 plugin\n");
+  RawConn c(port);
+  c.send("GET /keep HTTP/1.1\r\nHost: x\r\n\r\nGET /stale HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto kept = c.readResponse();
+  REQUIRE(kept);
+  CHECK(kept->body == "kept");
+  auto stale = c.readResponse();
+  REQUIRE(stale);
+  CHECK(stale->body == "-9");  // HOSTD_ESTALE, and no "LEAK" in this response
+}
