@@ -96,8 +96,10 @@ void Connection::close() {
   stopReading();
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) {
     auto* c = static_cast<Connection*>(h->data);
+    // A producer waiting for room learns the client is gone; it typically ends its
+    // response right there, which must not free us yet (handleClosed_ still false).
+    c->fireDrain(HOSTD_ECLOSED);
     c->handleClosed_ = true;
-    c->fireDrain(HOSTD_ECLOSED);  // a producer waiting for room learns the client is gone
     c->finishIfDone();
   });
 }
@@ -369,14 +371,17 @@ size_t Connection::unsent() const {
 void Connection::responseWritten(bool keepAlive) {
   responsePending_ = false;
   server_.handles().endResponse(slot_);
-  fireDrain(HOSTD_ESTATE);
+  fireDrain(HOSTD_ESTATE);  // only releases the callback's argument
   if (!keepAlive) closeAfterWrite_ = true;
   if (handleClosed_) {
     finishIfDone();  // deletes this
     return;
   }
-  if (closing_ || inRead_) return;  // parsing goes on by itself, then pump()s
-  pump();
+  if (closing_ || inRead_ || inPump_) return;  // parsing goes on by itself, then pump()s
+  // Ended from plugin code (a timer, a completion): send it now, but parse what waited
+  // behind it from the loop, so the plugin's next on_request never runs inside its res_end.
+  flush();
+  if (!closing_) server_.defer(this);
 }
 
 void Connection::pump() {
@@ -402,8 +407,10 @@ void Connection::pump() {
   inPump_ = false;
   if (closing_ || paused_ || closeAfterWrite_ || responsePending_) return;
   if (!reading_) startReading();
-  if (!inMessage_ && deadline_ == 0 && !writing_)
-    deadline_ = now() + server_.limits().keepalive_timeout_s * 1000ull;
+  if (inMessage_ || writing_) return;
+  // Idle again: a draining server gives it the grace period, not a whole keep-alive.
+  uint64_t idleFor = server_.draining() ? kDrainGraceMs : server_.limits().keepalive_timeout_s * 1000ull;
+  if (deadline_ == 0 || (server_.draining() && deadline_ > now() + idleFor)) deadline_ = now() + idleFor;
 }
 
 void Connection::flushSoon() {
@@ -468,14 +475,11 @@ int Connection::onDrain(void (*cb)(void*, int), void* arg) {
 
 void Connection::maybeDrain() {
   // Told from the loop, never from inside a plugin's own write or on_drain call.
-  if (drainCb_ && !drainQueued_ && unsent() <= server_.limits().max_output_buffer / 2) {
-    drainQueued_ = true;
-    server_.deferDrain(this);
-  }
+  if (drainCb_ && unsent() <= server_.limits().max_output_buffer / 2) server_.defer(this);
 }
 
-void Connection::drainDue() {
-  drainQueued_ = false;
+void Connection::deferred() {
+  if (!responsePending_ && !closing_) pump();  // what waited behind a response ended by plugin code
   if (drainCb_ && unsent() <= server_.limits().max_output_buffer / 2) fireDrain(closing_ ? HOSTD_ECLOSED : HOSTD_OK);
 }
 

@@ -53,12 +53,14 @@ class Connection {
   /// Output bytes not yet taken by the client (assembled and in flight).
   size_t unsent() const;
   /// Runs cb(arg, status) once: HOSTD_OK when unsent() fell to half of max_output_buffer
-  /// or less, HOSTD_ECLOSED when the connection closed first, HOSTD_ESTATE when the
-  /// response ended first. HOSTD_ESTATE (cb not kept) if one is already waiting;
-  /// HOSTD_ECLOSED (cb not kept) if the client is gone.
+  /// or less, HOSTD_ECLOSED when the connection closed first (both from the loop), or
+  /// HOSTD_ESTATE when the response ended first (from inside that end: it only releases
+  /// arg). HOSTD_ESTATE (cb not kept) if one is already waiting; HOSTD_ECLOSED (cb not
+  /// kept) if the client is gone.
   int onDrain(void (*cb)(void*, int), void* arg);
-  /// From the server's deferred-drain timer: runs a due drain callback.
-  void drainDue();
+  /// From the server's deferred-work timer (see Server::defer): parses what waited behind
+  /// a response that plugin code ended, and runs a due drain callback.
+  void deferred();
 
   Connection* prev = nullptr;  ///< Server's intrusive list
   Connection* next = nullptr;
@@ -127,7 +129,6 @@ class Connection {
   bool reading_ = false;
   bool inRead_ = false;          // parsing: writes are batched until it returns
   bool inPump_ = false;
-  bool drainQueued_ = false;     // on the server's deferred-drain list
   bool paused_ = false;          // llhttp paused: pending_ holds what follows
   bool inMessage_ = false;       // bytes of a request seen, response not started
   bool inBody_ = false;          // head complete, body (and trailers) still arriving

@@ -14,7 +14,7 @@ class Connection;
 
 /// One slot per live connection, reused through a free list (no allocation per request).
 /// Tokens are (generation << 32 | slot + 1): never 0, and a slot's generation moves on at
-/// every request start and end, so an old token never matches again (for 2^32 requests on
+/// every request start and end, so an old token never matches again (for 2^31 requests on
 /// one slot). Loop thread only.
 class HandleTable {
  public:

@@ -188,7 +188,7 @@ Response::Result Response::write(std::string_view chunk) {
   if (Result r = checkBody(chunk.size())) return r;
   if (!headSent_) sendHead(nullptr);
   appendBody(chunk);
-  if (!chunk.empty()) conn_->flushSoon();
+  conn_->flushSoon();  // also a bare head: write("") commits it (long polls, SSE)
   return Ok;
 }
 

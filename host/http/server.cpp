@@ -3,7 +3,9 @@
 #include "http/connection.h"
 #include "ipc/fd_passing.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <utility>
 #include <ctime>
 #include <vector>
 #include <sched.h>
@@ -23,14 +25,14 @@ Server::Server(uv_loop_t* loop, const Limits& limits, Handler handler)
   uv_timer_init(loop_, &acceptPause_);
   acceptPause_.data = this;
   uv_unref(reinterpret_cast<uv_handle_t*>(&acceptPause_));
-  uv_timer_init(loop_, &drainTimer_);
-  drainTimer_.data = this;
+  uv_timer_init(loop_, &deferTimer_);
+  deferTimer_.data = this;
 }
 
 Server::~Server() { closeHandles(); }
 
 void Server::closeHandles() {
-  for (uv_timer_t* t : {&sweep_, &acceptPause_, &drainTimer_}) {
+  for (uv_timer_t* t : {&sweep_, &acceptPause_, &deferTimer_}) {
     uv_timer_stop(t);
     if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(t))) uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
   }
@@ -101,14 +103,15 @@ void Server::acceptOne() {
   sched_yield();
 }
 
-void Server::deferDrain(Connection* c) {
-  drainDue_.push_back(c);
-  uv_timer_start(&drainTimer_, [](uv_timer_t* t) {
+void Server::defer(Connection* c) {
+  if (std::find(deferred_.begin(), deferred_.end(), c) != deferred_.end()) return;
+  deferred_.push_back(c);
+  uv_timer_start(&deferTimer_, [](uv_timer_t* t) {
     auto* self = static_cast<Server*>(t->data);
     // By index: a callback may add to the list, and removed() nulls freed connections.
-    for (size_t i = 0; i < self->drainDue_.size(); ++i)
-      if (Connection* c = self->drainDue_[i]) c->drainDue();
-    self->drainDue_.clear();
+    for (size_t i = 0; i < self->deferred_.size(); ++i)
+      if (Connection* c = std::exchange(self->deferred_[i], nullptr)) c->deferred();
+    self->deferred_.clear();
   }, 0, 0);
 }
 
@@ -123,7 +126,7 @@ Response* Server::responseFor(uint64_t token) {
 }
 
 void Server::removed(Connection* c) {
-  for (Connection*& d : drainDue_)
+  for (Connection*& d : deferred_)
     if (d == c) d = nullptr;
   if (c->prev) c->prev->next = c->next;
   else head_ = c->next;

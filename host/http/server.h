@@ -81,8 +81,9 @@ class Server {
   size_t readBufferSize() const { return sizeof readBuf_; }
   void removed(Connection* c);
   HandleTable& handles() { return handles_; }
-  /// Runs c->drainDue() from the loop soon (not from inside the caller's stack).
-  void deferDrain(Connection* c);
+  /// Runs c->deferred() from the loop soon, once however often asked (not from inside the
+  /// caller's stack, which may be plugin code).
+  void defer(Connection* c);
   /// The connection behind a live request / response token (see http/handles.h), or null.
   Request* requestFor(uint64_t token);
   Response* responseFor(uint64_t token);
@@ -106,8 +107,8 @@ class Server {
   bool listening_ = false;
   uv_timer_t acceptPause_{};  // EMFILE back-off
   uv_timer_t sweep_{};
-  uv_timer_t drainTimer_{};
-  std::vector<Connection*> drainDue_;
+  uv_timer_t deferTimer_{};
+  std::vector<Connection*> deferred_;
   HandleTable handles_;
   Connection* head_ = nullptr;
   size_t count_ = 0;

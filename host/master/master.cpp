@@ -264,10 +264,13 @@ void Master::onSuicide(WorkerProcess& wp, const std::string& reason, bool planne
   s.replaces = wp.serial;
   uv_timer_start(&s.respawn, [](uv_timer_t* t) {
     auto* sl = static_cast<Slot*>(t->data);
-    uint64_t replaces = std::exchange(sl->replaces, 0);
-    if (sl->master->stopping_ || sl->givenUp) return;
-    WorkerProcess* old = sl->master->find(replaces);
-    if (!sl->master->spawn(sl->id, old ? replaces : 0) && old) sl->master->askToStop(*old, "no replacement could be started");
+    Master* m = sl->master;
+    WorkerProcess* old = m->find(std::exchange(sl->replaces, 0));
+    // Meanwhile a reload or a rollback may have replaced or stopped it: then it has a successor.
+    if (m->stopping_ || sl->givenUp || (old && (old->state == WorkerProcess::State::Stopping ||
+                                               old->generation != m->current_->id)))
+      return;
+    if (!m->spawn(sl->id, old ? old->serial : 0) && old) m->askToStop(*old, "no replacement could be started");
   }, d.delayMs, 0);
 }
 
@@ -352,6 +355,13 @@ void Master::onCrash(int slotId, uint64_t ranMs, const std::string& how) {
     auto* sl = static_cast<Slot*>(t->data);
     if (!sl->master->stopping_ && !sl->givenUp) sl->master->spawn(sl->id);
   }, d.delayMs, 0);
+}
+
+void Master::cancelHeldReplacement(Slot& s) {
+  uv_timer_stop(&s.respawn);
+  // A worker whose replacement was held back no longer has one coming: its exit is a
+  // crash again, and a rollback sees its slot as needing a worker if it stops.
+  if (WorkerProcess* w = find(std::exchange(s.replaces, 0))) w->replacementSpawned = false;
 }
 
 void Master::giveUp(Slot& s) {
@@ -448,8 +458,7 @@ void Master::reload(const std::string& trigger) {
   steerForScheduling();
   rollSlot_ = 1;
   for (auto& [id, s] : slots_) {  // a reload gives given-up slots a new chance
-    uv_timer_stop(&s->respawn);
-    s->replaces = 0;
+    cancelHeldReplacement(*s);
     s->givenUp = false;
     s->policy = RestartPolicy(policyParams());
   }
@@ -501,6 +510,7 @@ void Master::rollback(const std::string& why) {
     }
   }
   store_.discard(failed->spec.pluginPath);
+  for (auto& [id, s] : slots_) cancelHeldReplacement(*s);
   // Slots already handed to the failed build get an old-build worker back.
   for (unsigned s = 1; s <= current_->cfg.workers; ++s) {
     bool served = false;

@@ -65,6 +65,8 @@ class Master {
   void onSuicide(WorkerProcess& wp, const std::string& reason, bool planned);
   /// The restart policy said no more: the slot stays empty until a reload ([H0114]).
   void giveUp(Slot& s);
+  /// Stops a held-back suicide replacement (reload, rollback).
+  void cancelHeldReplacement(Slot& s);
   /// A plugin message: to every serving worker (broadcast) or to one slot (send_to).
   void relay(WorkerProcess& from, const std::string& frame);
   /// A shared-state write: applied by state_, acknowledged to the writer.

@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -450,4 +451,103 @@ TEST_CASE("the engine owns the framing: bodyless statuses, Content-Length checke
     using R = http::Response;
     CHECK(got.get_future().get() == std::vector<int>{R::Ok, R::Invalid, R::Invalid, R::Invalid, R::Ok});
   }
+}
+
+TEST_CASE("a producer that ends its response when told the client is gone does not free the connection under "
+          "the engine",
+          "[http]") {
+  // Review finding: the close callback ran the drain callback (ECLOSED) after marking the
+  // handle closed; the plugin's end() then freed the connection inside that callback.
+  http::Limits l;
+  l.max_output_buffer = 4096;
+  struct Job {
+    http::Server* server;
+    uint64_t res;
+    std::atomic<int> endedWith{1};
+  };
+  static std::string chunk(64 * 1024, 'c');
+  static void (*produce)(void*, int) = [](void* arg, int status) {
+    auto* j = static_cast<Job*>(arg);
+    http::Response* res = j->server->responseFor(j->res);
+    if (!res) return;
+    if (status != 0) {
+      j->endedWith = res->end("");  // the client is gone: end, as the SDK example does
+      return;
+    }
+    while (res->buffered() < j->server->limits().max_output_buffer) res->write(chunk);
+    REQUIRE(res->onDrain(produce, j) == 0);
+  };
+  Job job{nullptr, 0};
+  Engine* self = nullptr;
+  Engine e(l, [&](http::Request&, http::Response& res) {
+    job.server = &self->server();
+    job.res = res.token();
+    produce(&job, 0);
+  });
+  self = &e;
+  RawConn c(e.port());  // never reads
+  c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  REQUIRE(waitUntil([&] {
+    uint64_t n = 0;
+    e.onLoop([&] { n = e.server().stats().requests; });
+    return n == 1;
+  }, 2s));
+  e.onLoop([&] { e.server().closeAll(); });
+  REQUIRE(waitUntil([&] { return job.endedWith.load() != 1; }, 3s));
+  CHECK(job.endedWith.load() == http::Response::Closed);
+  REQUIRE(waitUntil([&] {
+    size_t n = 1;
+    e.onLoop([&] { n = e.server().connectionCount(); });
+    return n == 0;
+  }, 2s));
+}
+
+TEST_CASE("write of nothing commits the head at once (long polls, server-sent events)", "[http]") {
+  Engine* self = nullptr;
+  Engine e(http::Limits{}, [&](http::Request&, http::Response& res) {
+    res.write("");
+    endLater(self->loop(), &res, 3000, "late");
+  });
+  self = &e;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(e.port());
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  std::string req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  REQUIRE(::send(fd, req.data(), req.size(), 0) == ssize_t(req.size()));
+  pollfd p{fd, POLLIN, 0};
+  CHECK(poll(&p, 1, 2000) == 1);  // the head, long before the body
+  char buf[256];
+  ssize_t n = recv(fd, buf, sizeof buf, 0);
+  CHECK_THAT(std::string(buf, size_t(std::max<ssize_t>(n, 0))), Catch::StartsWith("HTTP/1.1 200 OK"));
+  ::close(fd);
+}
+
+TEST_CASE("a connection busy when the drain starts closes after its response, not after a keep-alive", "[http]") {
+  http::Limits l;
+  l.keepalive_timeout_s = 30;
+  Engine* self = nullptr;
+  Engine e(l, [&](http::Request&, http::Response& res) {
+    res.write("head sent before the drain ");
+    endLater(self->loop(), &res, 300, "done");
+  });
+  self = &e;
+  RawConn c(e.port());
+  c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  REQUIRE(waitUntil([&] {
+    uint64_t n = 0;
+    e.onLoop([&] { n = e.server().stats().requests; });
+    return n == 1;
+  }, 2s));
+  std::atomic<bool> drained{false};
+  e.onLoop([&] { e.server().drain([&] { drained = true; }); });
+  auto r = c.readResponse();
+  REQUIRE(r);
+  CHECK(r->body == "head sent before the drain done");
+  // The grace period (500 ms) and a sweep (1 s), never the 30 s keep-alive.
+  c.readUntilClose(5s);
+  CHECK(c.closed());
+  CHECK(waitUntil([&] { return drained.load(); }, 3s));
 }

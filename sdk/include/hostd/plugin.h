@@ -357,11 +357,13 @@ typedef struct hostd_host_api {
    */
   int (*res_output)(hostd_response *res, size_t *buffered, size_t *limit);
   /**
-   * Calls cb(arg, status) once, on the loop (never from inside this call):
+   * Calls cb(arg, status) once, on the loop (never from inside this call, nor from inside
+   * a res_write):
    *   HOSTD_OK       the buffered output fell to half of max_output_buffer or less;
    *   HOSTD_ECLOSED  the client went away (or was disconnected by send_timeout) first:
    *                  end the response;
-   *   HOSTD_ESTATE   the response was ended first: only release arg.
+   *   HOSTD_ESTATE   the response was ended first: only release arg (this one runs
+   *                  from inside that res_end).
    * Returns HOSTD_OK (cb will run), or without keeping cb: HOSTD_ESTATE (a callback is
    * already waiting), HOSTD_ECLOSED (client gone), HOSTD_ESTALE, HOSTD_EINVAL (cb NULL).
    */

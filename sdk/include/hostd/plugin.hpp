@@ -231,9 +231,11 @@ class Response {
   }
   /// Output bytes the client has not taken yet (0 on a host older than ABI 1.3).
   size_t buffered() const { return output().first; }
-  /// True while buffered() is below [limits] max_output_buffer: keep writing. When false,
-  /// stop and continue from on_drain(). Always true on a host older than ABI 1.3.
+  /// True while buffered() is below [limits] max_output_buffer and the client is there:
+  /// keep writing. When false, stop: continue from on_drain(), or end() if client_gone().
+  /// Always true on a host older than ABI 1.3 (unless the client is known gone).
   bool writable() const {
+    if (client_gone()) return false;  // nobody reads: producing more is wasted
     auto [buffered, limit] = output();
     return limit == 0 || buffered < limit;
   }
