@@ -120,7 +120,7 @@ const std::map<std::string, std::vector<std::string>>& knownKeys() {
   static const std::map<std::string, std::vector<std::string>> keys = {
       {"server", {"listen", "workers", "scheduling", "graceful_timeout"}},
       {"plugins", {"dir", "handler", "watch"}},
-      {"cluster", {"restart_limit", "restart_window", "heartbeat_timeout", "max_requests", "max_requests_jitter",
+      {"cluster", {"restart_limit", "restart_window", "heartbeat_timeout", "start_timeout", "max_requests", "max_requests_jitter",
                    "max_memory_mb", "on_exception"}},
       {"limits", {"max_header_bytes", "max_body_bytes", "header_timeout", "keepalive_timeout", "body_timeout",
                   "send_timeout", "max_output_buffer"}},
@@ -326,6 +326,7 @@ Config parseConfig(std::string_view text, const std::string& file, unsigned cpuC
   c.restart_limit = unsigned(r.number("cluster.restart_limit", 10, 0, 100000));
   c.restart_window = unsigned(r.number("cluster.restart_window", 60, 1, 86400));
   c.heartbeat_timeout = unsigned(r.number("cluster.heartbeat_timeout", 10, 1, 3600));
+  c.start_timeout = unsigned(r.number("cluster.start_timeout", 60, 1, 3600));
   c.max_requests = r.number("cluster.max_requests", 0, 0, UINT64_C(1) << 62);
   c.max_requests_jitter = r.number("cluster.max_requests_jitter", 0, 0, UINT64_C(1) << 62);
   c.max_memory_mb = r.number("cluster.max_memory_mb", 0, 0, UINT64_C(1) << 30);
@@ -397,6 +398,7 @@ std::string toJson(const Config& c) {
   o.set("restart_limit", c.restart_limit);
   o.set("restart_window", c.restart_window);
   o.set("heartbeat_timeout", c.heartbeat_timeout);
+  o.set("start_timeout", c.start_timeout);
   o.set("max_requests", std::to_string(c.max_requests));
   o.set("max_requests_jitter", std::to_string(c.max_requests_jitter));
   o.set("max_memory_mb", std::to_string(c.max_memory_mb));
@@ -448,6 +450,7 @@ Config fromJson(const std::string& json) {
     c.restart_limit = o->getValue<unsigned>("restart_limit");
     c.restart_window = o->getValue<unsigned>("restart_window");
     c.heartbeat_timeout = o->getValue<unsigned>("heartbeat_timeout");
+    c.start_timeout = o->getValue<unsigned>("start_timeout");
     c.max_requests = std::stoull(o->getValue<std::string>("max_requests"));
     c.max_requests_jitter = std::stoull(o->getValue<std::string>("max_requests_jitter"));
     c.max_memory_mb = std::stoull(o->getValue<std::string>("max_memory_mb"));

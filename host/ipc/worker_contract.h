@@ -9,12 +9,15 @@ namespace hostd::ipc {
 constexpr int kWorkerListenFd = 3;     ///< the shared listening socket
 constexpr int kWorkerChannelInFd = 4;  ///< master -> worker frames (read end)
 constexpr int kWorkerChannelOutFd = 5; ///< worker -> master frames (write end)
+constexpr int kWorkerConfigFd = 6;     ///< sealed memfd: the validated config as JSON; read
+                                       ///< and closed before anything else runs
 
 /// Environment of a worker process.
 constexpr const char* kEnvWorkerId = "HOSTD_WORKER_ID";         ///< slot id, 1..workers
 constexpr const char* kEnvChannelFd = "HOSTD_CHANNEL_FD";       ///< "4,5": in, out
 constexpr const char* kEnvListenFd = "HOSTD_LISTEN_FD";         ///< "3"
-constexpr const char* kEnvConfig = "HOSTD_WORKER_CONFIG";       ///< validated config, JSON
+constexpr const char* kEnvConfigFd = "HOSTD_CONFIG_FD";         ///< "6" (never the config itself:
+                                                                ///< the environment is size-limited)
 constexpr const char* kEnvPluginPath = "HOSTD_PLUGIN_PATH";     ///< the .so to load
 constexpr const char* kEnvMasterPid = "HOSTD_MASTER_PID";       ///< for the orphan check
 

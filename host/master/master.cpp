@@ -36,6 +36,13 @@ std::shared_ptr<Generation> Master::prepare(const config::Config& cfg, uint64_t 
     *why = p.message;
     return nullptr;
   }
+  std::shared_ptr<Generation> g = makeGeneration(cfg, id, listenFd, p, why);
+  if (!g) store.discard(p.path);
+  return g;
+}
+
+std::shared_ptr<Generation> Master::makeGeneration(const config::Config& cfg, uint64_t id, int listenFd,
+                                                   const PluginStore::Prepared& p, std::string* why) {
   auto g = std::make_shared<Generation>();
   g->id = id;
   g->cfg = cfg;
@@ -49,7 +56,9 @@ std::shared_ptr<Generation> Master::prepare(const config::Config& cfg, uint64_t 
   // Workers never talk to Redis: keep the password out of their environment.
   forWorkers.state.url = cfg.state.redactedUrl();
   forWorkers.state.redis_password.clear();
-  g->spec.configJson = config::toJson(forWorkers);
+  g->configFile = SealedFile::create("hostd-config", config::toJson(forWorkers), why);
+  if (!g->configFile) return nullptr;
+  g->spec.configFd = g->configFile->fd();
   g->spec.pluginPath = p.path;
   g->spec.masterPid = int(getpid());
   return g;
@@ -148,9 +157,15 @@ WorkerProcess* Master::spawn(int slotId, uint64_t replaces) {
     if (err.empty()) err = "no listening socket for the slot";
     log_.error("[H0110] " + err + " (slot " + std::to_string(slotId) + ")");
     bool started = wp->pid > 0;
-    if (started) ::kill(wp->pid, SIGKILL);  // its exit callback releases it
-    else release(*wp);
-    if (!started && startingUp_) startupFailed("could not start worker " + std::to_string(slotId) + ": " + err);
+    if (started) {
+      ::kill(wp->pid, SIGKILL);  // its exit callback releases it, and decides what follows
+      return nullptr;
+    }
+    release(*wp);
+    // Never leave the slot empty without a word: what a crash of it would have caused.
+    if (startingUp_) startupFailed("could not start worker " + std::to_string(slotId) + ": " + err);
+    else if (reloading_ && slotId == rollSlot_) rollback("worker " + std::to_string(slotId) + " of the new build could not be started: " + err);
+    else if (!stopping_) onCrash(slotId, 0, "could not be started: " + err);
     return nullptr;
   }
   workers_[wp->serial] = wp;
@@ -288,6 +303,7 @@ void Master::askToStop(WorkerProcess& wp, const char* why) {
 
 void Master::kill(WorkerProcess& wp, const char* why) {
   log_.warning("[H0108] killing " + describe(wp) + " with SIGKILL: " + why);
+  wp.killed = true;
   ::kill(wp.pid, SIGKILL);
 }
 
@@ -335,6 +351,7 @@ void Master::onExit(WorkerProcess& wp, int64_t status, int sig) {
     log_.critical("[H0113] worker slot " + std::to_string(slotId) +
                   " exited with the fatal code (it cannot start): not respawning it until a reload");
     slot(slotId).givenUp = true;
+    exitIfNoneCanServe();
     return;
   }
   onCrash(slotId, ranMs, how);
@@ -370,6 +387,23 @@ void Master::giveUp(Slot& s) {
                 std::to_string(current_->cfg.restart_limit) + " restarts within " +
                 std::to_string(current_->cfg.restart_window) + " s; last exits: " + s.policy.lastReasons() +
                 "; the slot stays empty until a reload (SIGHUP)");
+  exitIfNoneCanServe();
+}
+
+void Master::exitIfNoneCanServe() {
+  if (stopping_ || startingUp_) return;
+  for (unsigned id = 1; id <= current_->cfg.workers; ++id)
+    if (!slot(int(id)).givenUp) return;
+  for (auto& [serial, w] : workers_)
+    if (w->state == WorkerProcess::State::Ready) return;
+  // A socket nobody accepts on makes clients hang until their own timeout. Refuse them
+  // instead, and leave with a code a supervisor (systemd Restart=on-failure) acts on.
+  log_.critical("[H0140] no worker can serve: every slot gave up; closing the listening socket and exiting "
+                "with code " + std::to_string(kExitNoWorkers) + " so that a supervisor restarts hostd");
+  exitCode_ = kExitNoWorkers;
+  ::shutdown(listenFd_, SHUT_RDWR);  // the backlog is reset now, not at exit
+  for (auto& [id, l] : slotListeners_) ::shutdown(l.fd(), SHUT_RDWR);
+  stop(false);
 }
 
 void Master::release(WorkerProcess& wp) {
@@ -377,13 +411,15 @@ void Master::release(WorkerProcess& wp) {
   wp.channel = nullptr;
   if (wp.handoffFd >= 0) close(wp.handoffFd);  // connections queued there die with it
   wp.handoffFd = -1;
-  wp.pendingCloses = 2;
+  // A spawn that failed before uv_spawn (no fds for the pipes, say) has no process handle
+  // to close: closing one libuv never initialised aborts the master.
+  wp.pendingCloses = wp.processOpen ? 2 : 1;
   auto done = [](uv_handle_t* h) {
     auto* w = static_cast<WorkerProcess*>(h->data);
     if (--w->pendingCloses == 0) delete w;
   };
   wp.process.data = &wp;
-  uv_close(reinterpret_cast<uv_handle_t*>(&wp.process), done);
+  if (wp.processOpen) uv_close(reinterpret_cast<uv_handle_t*>(&wp.process), done);
   uv_close(reinterpret_cast<uv_handle_t*>(&wp.killTimer), done);
 }
 
@@ -423,8 +459,8 @@ void Master::steerForScheduling() {
 // ---- reload ----
 
 void Master::reload(const std::string& trigger) {
-  if (reloading_ || startingUp_) {
-    log_.warning("[H0126] " + trigger + ": " + (reloading_ ? "a reload is already running" : "still starting") +
+  if (reloading_ || probing_ || startingUp_) {
+    log_.warning("[H0126] " + trigger + ": " + (startingUp_ ? "still starting" : "a reload is already running") +
                  "; ignored");
     return;
   }
@@ -446,9 +482,31 @@ void Master::reload(const std::string& trigger) {
                  "); restart hostd to switch it");
     cfg.state = current_->cfg.state;
   }
-  std::string why;
-  std::shared_ptr<Generation> next = prepare(cfg, current_->id + 1, listenFd_, store_, &why);
+  PluginStore::Prepared copy = store_.copy(cfg.pluginPath(), current_->id + 1);
+  if (!copy.ok) {
+    log_.error("[H0121] reload refused, the running workers keep serving: plugin " + cfg.pluginPath() + ": " +
+               copy.message);
+    return;
+  }
+  // The probe runs as a child watched from the loop: workers keep being heard (heartbeats,
+  // state, messages) however long the plugin takes to load.
+  probing_ = true;
+  startPluginProbe(loop_, store_.exe(), copy.path, kProbeTimeoutMs,
+                   [this, cfg, copy](ProbeResult r) { onReloadProbed(cfg, copy, r); });
+}
+
+void Master::onReloadProbed(const config::Config& cfg, const PluginStore::Prepared& copied, const ProbeResult& r) {
+  probing_ = false;
+  if (stopping_) {
+    store_.discard(copied.path);
+    return;
+  }
+  PluginStore::Prepared accepted = store_.accept(copied, cfg.pluginPath(), r);
+  std::string why = accepted.message;
+  std::shared_ptr<Generation> next =
+      accepted.ok ? makeGeneration(cfg, current_->id + 1, listenFd_, accepted, &why) : nullptr;
   if (!next) {
+    if (accepted.ok) store_.discard(accepted.path);
     log_.error("[H0121] reload refused, the running workers keep serving: plugin " + cfg.pluginPath() + ": " + why);
     return;
   }
@@ -727,10 +785,20 @@ void Master::maybeFinish() {
 
 void Master::checkHeartbeats() {
   updateAccepting();  // resumes accepting after a pause (EMFILE)
+  // Judge workers by what they sent, never by a loop that was itself late: after a late
+  // tick, heartbeats may still wait unread in the pipes. Give them a turn first.
+  const uint64_t t = now(), late = lastWatchdogMs_ ? t - lastWatchdogMs_ : 0;
+  lastWatchdogMs_ = t;
+  if (late > 2000) return;
   const uint64_t limit = uint64_t(current_->cfg.heartbeat_timeout) * 1000;
+  const uint64_t startLimit = uint64_t(current_->cfg.start_timeout) * 1000;
   for (auto& [serial, w] : workers_) {
-    if (w->state == WorkerProcess::State::Ready && now() - w->lastHeartbeatMs > limit)
+    if (w->state == WorkerProcess::State::Ready && t - w->lastHeartbeatMs > limit)
       kill(*w, ("hung: no heartbeat for " + std::to_string(current_->cfg.heartbeat_timeout) + " s").c_str());
+    else if (w->state == WorkerProcess::State::Starting && !w->killed && t - w->startedMs > startLimit) {
+      w->lastError = "not ready within start_timeout (" + std::to_string(current_->cfg.start_timeout) + " s)";
+      kill(*w, ("not ready within start_timeout = " + std::to_string(current_->cfg.start_timeout) + " s").c_str());
+    }
   }
 }
 

@@ -7,6 +7,7 @@
 #include "master/plugin_store.h"
 #include "master/restart_policy.h"
 #include "master/shared_state.h"
+#include "master/sealed_file.h"
 #include "master/spawner.h"
 #include "master/worker_process.h"
 
@@ -24,7 +25,8 @@ namespace hostd::master {
 struct Generation {
   uint64_t id = 0;
   config::Config cfg;
-  SpawnSpec spec;  ///< spec.pluginPath is the private copy
+  SpawnSpec spec;  ///< spec.pluginPath is the private copy, spec.configFd configFile's
+  std::shared_ptr<SealedFile> configFile;  ///< what the workers read their config from
   std::string pluginName, pluginVersion;
 };
 
@@ -37,13 +39,18 @@ class Master {
   Master& operator=(const Master&) = delete;
 
   /// Starts the workers and runs the loop until the cluster stopped. Returns the exit
-  /// code: 0 after SIGTERM/SIGINT/SIGQUIT, 1 if no worker could start.
+  /// code: 0 after SIGTERM/SIGINT/SIGQUIT, 1 if no worker could start, kExitNoWorkers
+  /// when every slot gave up later (crash loops) and nothing could serve.
   int run();
+  static constexpr int kExitNoWorkers = 3;
 
-  /// Builds a validated generation from a config (copy + probe of its plugin). On
-  /// failure returns nullptr and sets *why.
+  /// Builds a validated generation from a config (copy + probe of its plugin, blocking:
+  /// for start-up, before the loop runs). On failure returns nullptr and sets *why.
   static std::shared_ptr<Generation> prepare(const config::Config& cfg, uint64_t id, int listenFd,
                                              PluginStore& store, std::string* why);
+  /// The generation of a config whose plugin copy was accepted. nullptr and *why on failure.
+  static std::shared_ptr<Generation> makeGeneration(const config::Config& cfg, uint64_t id, int listenFd,
+                                                    const PluginStore::Prepared& plugin, std::string* why);
 
  private:
   /// A worker slot (1..workers): its crash-loop guard and pending respawn.
@@ -65,6 +72,8 @@ class Master {
   void onSuicide(WorkerProcess& wp, const std::string& reason, bool planned);
   /// The restart policy said no more: the slot stays empty until a reload ([H0114]).
   void giveUp(Slot& s);
+  /// Every slot gave up and nothing serves: [H0140], refuse clients, exit kExitNoWorkers.
+  void exitIfNoneCanServe();
   /// Stops a held-back suicide replacement (reload, rollback).
   void cancelHeldReplacement(Slot& s);
   /// A plugin message: to every serving worker (broadcast) or to one slot (send_to).
@@ -89,6 +98,8 @@ class Master {
 
   // Reload: SIGHUP -> validate -> roll slot by slot -> finish, or roll back.
   void reload(const std::string& trigger);
+  /// The reload's probe answered: roll out `cfg`, or refuse it.
+  void onReloadProbed(const config::Config& cfg, const PluginStore::Prepared& copy, const ProbeResult& probe);
   void rollNext();
   void finishReload();
   void rollback(const std::string& why);
@@ -125,6 +136,8 @@ class Master {
   uint64_t nextSerial_ = 1;
   bool startingUp_ = true;
   bool reloading_ = false;
+  bool probing_ = false;
+  uint64_t lastWatchdogMs_ = 0;  ///< when checkHeartbeats last ran (a late tick judges nobody)  ///< a reload's plugin probe is running (the loop goes on serving)
   int rollSlot_ = 0;  ///< the slot being rolled over to the new generation
   bool stopping_ = false;
   bool finished_ = false;  ///< loop handles closed; uv_run is about to return

@@ -1,6 +1,10 @@
-// Validating a plugin from the master without loading it into the master.
+// Validating a plugin from the master without loading it into the master, and without
+// blocking the master's loop: the probe is a child process watched from the loop.
 #pragma once
 
+#include <uv.h>
+
+#include <functional>
 #include <string>
 
 namespace hostd::master {
@@ -11,9 +15,19 @@ struct ProbeResult {
   std::string message;        ///< refusal / crash description, when !ok
 };
 
-/// Runs `exe --probe-plugin path` in a child process (a plugin whose static initialisers
-/// crash or hang takes only the child down; bounded by timeoutMs) and reports what it saw.
-ProbeResult probePlugin(const std::string& exe, const std::string& path, unsigned timeoutMs = 10000);
+/// How long a plugin may take to load in the probe before it is refused.
+constexpr unsigned kProbeTimeoutMs = 10000;
+
+/// Starts `exe --probe-plugin path` on `loop` (a plugin whose static initialisers crash or
+/// hang takes only the child down) and calls done(result) once, from the loop, when it
+/// exited and its output (capped at 4 KiB) was read, or timeoutMs passed (the child is
+/// then SIGKILLed). The child inherits stdio only. Returns at once; the loop keeps serving.
+void startPluginProbe(uv_loop_t* loop, const std::string& exe, const std::string& path, unsigned timeoutMs,
+                      std::function<void(ProbeResult)> done);
+
+/// The same, for callers that have no loop running (start-up, `hostd -t`): runs the probe
+/// on a private loop and waits for it.
+ProbeResult probePlugin(const std::string& exe, const std::string& path, unsigned timeoutMs = kProbeTimeoutMs);
 
 /// The child side: loads the plugin, prints one line ("OK <name> <version>" or the
 /// refusal), returns the exit code (0 = acceptable).

@@ -1,6 +1,8 @@
 // Private, versioned copies of the plugin: what workers actually dlopen.
 #pragma once
 
+#include "master/plugin_probe.h"
+
 #include <cstdint>
 #include <string>
 
@@ -26,8 +28,15 @@ class PluginStore {
     std::string name, version;  ///< from the plugin's descriptor (when ok)
     std::string message;        ///< why it was refused (when !ok)
   };
-  /// Copies `source` to a new private file and probes that copy.
+  /// Copies `source` to a new private file and probes that copy, blocking (start-up).
   Prepared prepare(const std::string& source, uint64_t version);
+  /// Only the copy (ok and path set; name and version once probed): for a probe run from
+  /// the loop (master/plugin_probe.h startPluginProbe), then accept().
+  Prepared copy(const std::string& source, uint64_t version);
+  /// The probe's verdict on a copy: accepted, or refused (the copy is discarded, and the
+  /// message names `source`, the user's file, not our copy).
+  Prepared accept(Prepared copied, const std::string& source, const ProbeResult& probe);
+  const std::string& exe() const { return exe_; }
   /// Deletes a copy no worker will load again (workers that mapped it keep their mapping).
   void discard(const std::string& path);
   const std::string& dir() const { return dir_; }

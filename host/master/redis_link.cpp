@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <fcntl.h>
 #include <random>
 #include <sys/socket.h>
 #include <vector>
@@ -383,6 +384,7 @@ void RedisLink::subscriberThread() {
     try {
       Poco::Net::StreamSocket sock;
       sock.connect(Poco::Net::SocketAddress(cfg_.redis_host, cfg_.redis_port), timeout);
+      fcntl(sock.impl()->sockfd(), F_SETFD, FD_CLOEXEC);  // Poco does not; workers close strays too
       sock.setKeepAlive(true);
       struct Registered {  // the fd close() and the watchdog may shut down, valid while sock lives
         RedisLink* self;

@@ -1,6 +1,7 @@
 #include "master/spawner.h"
 
 #include "ipc/fd_passing.h"
+#include "master/fault_seam.h"
 #include "ipc/worker_contract.h"
 
 #include <Poco/Exception.h>
@@ -30,7 +31,7 @@ std::vector<std::string> workerEnvironment(const SpawnSpec& spec, int slot) {
   set(ipc::kEnvChannelFd, std::to_string(ipc::kWorkerChannelInFd) + "," + std::to_string(ipc::kWorkerChannelOutFd));
   set(ipc::kEnvMasterPid, std::to_string(spec.masterPid));
   set(ipc::kEnvPluginPath, spec.pluginPath);
-  set(ipc::kEnvConfig, spec.configJson);
+  set(ipc::kEnvConfigFd, std::to_string(ipc::kWorkerConfigFd));
   return env;
 }
 
@@ -39,6 +40,10 @@ std::vector<std::string> workerEnvironment(const SpawnSpec& spec, int slot) {
 int spawnWorker(uv_loop_t* loop, const SpawnSpec& spec, WorkerProcess& wp, uv_exit_cb onExit,
                 std::string* error) {
   std::string title = "hostd: worker " + std::to_string(wp.slot);
+  if (int e = injectedFault("pipe")) {
+    *error = "pipe() failed while spawning worker " + std::to_string(wp.slot) + ": " + std::strerror(e);
+    return -e;
+  }
   try {
     Poco::Pipe toWorker, fromWorker;
     // Poco::Pipe is a plain pipe(): without this a worker inherits its siblings' ends and
@@ -46,14 +51,16 @@ int spawnWorker(uv_loop_t* loop, const SpawnSpec& spec, WorkerProcess& wp, uv_ex
     for (int fd : {toWorker.readHandle(), toWorker.writeHandle(), fromWorker.readHandle(), fromWorker.writeHandle()})
       setCloexec(fd);
 
-    uv_stdio_container_t stdio[6];
+    uv_stdio_container_t stdio[7];
     for (int i = 0; i < 3; ++i) {
       stdio[i].flags = UV_INHERIT_FD;
       stdio[i].data.fd = i;
     }
     int handoff[2] = {-1, -1};
     if (spec.roundRobin) {
-      if (int rc = ipc::makeHandoffPair(handoff); rc != 0) {
+      int fault = injectedFault("socketpair");
+      int rc = fault ? -fault : ipc::makeHandoffPair(handoff);
+      if (rc != 0) {
         *error = "socketpair() failed while spawning worker " + std::to_string(wp.slot) + ": " + std::strerror(-rc);
         return rc;
       }
@@ -64,6 +71,8 @@ int spawnWorker(uv_loop_t* loop, const SpawnSpec& spec, WorkerProcess& wp, uv_ex
     stdio[ipc::kWorkerChannelInFd].data.fd = toWorker.readHandle();
     stdio[ipc::kWorkerChannelOutFd].flags = UV_INHERIT_FD;
     stdio[ipc::kWorkerChannelOutFd].data.fd = fromWorker.writeHandle();
+    stdio[ipc::kWorkerConfigFd].flags = UV_INHERIT_FD;
+    stdio[ipc::kWorkerConfigFd].data.fd = spec.configFd;
 
     std::vector<std::string> envStrings = workerEnvironment(spec, wp.slot);
     std::vector<char*> envp;
@@ -77,9 +86,16 @@ int spawnWorker(uv_loop_t* loop, const SpawnSpec& spec, WorkerProcess& wp, uv_ex
     opts.env = envp.data();
     opts.exit_cb = onExit;
     opts.stdio = stdio;
-    opts.stdio_count = 6;
+    opts.stdio_count = 7;
     wp.process.data = &wp;
+    if (int e = injectedFault("spawn")) {  // as uv_spawn reports a failed fork or exec
+      if (handoff[1] >= 0) close(handoff[1]);
+      if (handoff[0] >= 0) close(handoff[0]);
+      *error = std::string("uv_spawn(") + spec.exe + ") failed: " + std::strerror(e) + " (injected)";
+      return -e;
+    }
     int rc = uv_spawn(loop, &wp.process, &opts);
+    wp.processOpen = true;  // initialised even when it failed: the caller closes it
     if (handoff[1] >= 0) close(handoff[1]);  // the worker's end lives on in the worker only
     wp.handoffFd = handoff[0];
     if (rc != 0) {

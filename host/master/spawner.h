@@ -11,14 +11,15 @@ struct SpawnSpec {
   std::string exe;          ///< the hostd binary (uv_exepath)
   int listenFd = -1;
   bool roundRobin = false;  ///< fd 3 is a hand-off socket from the master, not the listener
-  std::string configJson;   ///< config::toJson of the validated config
+  int configFd = -1;        ///< a SealedFile with config::toJson of the validated config
   std::string pluginPath;
   int masterPid = 0;
 };
 
 /// Spawns a worker into `wp` (slot set by the caller): two Poco::Pipe become its control
-/// channel (fds 4 and 5 in the child), the listening socket becomes fd 3, stdio is shared;
-/// nothing else crosses exec (every fd of ours is close-on-exec). With roundRobin, fd 3
+/// channel (fds 4 and 5 in the child), the listening socket becomes fd 3, the config file
+/// fd 6, stdio is shared; nothing else crosses exec (every fd of ours is close-on-exec, and
+/// the worker closes anything else it finds at start). With roundRobin, fd 3
 /// is instead the worker's end of a hand-off socketpair and wp.handoffFd the master's.
 /// On success wp.pid, wp.process (exit -> onExit) and wp.channel (opened, not started)
 /// are set and 0 is returned; else a negative uv/errno code and *error says which call

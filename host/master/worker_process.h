@@ -28,12 +28,14 @@ struct WorkerProcess {
   int pid = 0;
   State state = State::Starting;
   bool replacementSpawned = false;  ///< it asked to die and its successor was started
+  bool killed = false;              ///< SIGKILL sent (hung, start_timeout, protocol error)
   std::string lastError;            ///< the `init_failed` reason, if it sent one
   uint64_t startedMs = 0;
   uint64_t lastHeartbeatMs = 0;
   ipc::Heartbeat counters;
 
   uv_process_t process{};
+  bool processOpen = false;      ///< uv_spawn ran (even if it failed): process must be uv_close'd
   uv_timer_t killTimer{};        ///< SIGKILL past graceful_timeout once Stopping
   ipc::Channel* channel = nullptr;
   int handoffFd = -1;            ///< round_robin: the master's end of the hand-off socketpair

@@ -7,7 +7,9 @@
 
 #include <Poco/Logger.h>
 
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <fcntl.h>
 #include <cstddef>
 #include <fstream>
@@ -37,6 +39,31 @@ int envInt(const char* name) {
   }
 }
 
+// The config arrives in a sealed memfd (pread: its offset is shared with the siblings).
+std::string readConfigFd(int fd) {
+  std::string json;
+  char buf[16384];
+  for (off_t at = 0;;) {
+    ssize_t n = pread(fd, buf, sizeof buf, at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw std::runtime_error(std::string("worker: cannot read the config (fd ") + std::to_string(fd) +
+                                        "): " + std::strerror(errno));
+    if (n == 0) break;
+    json.append(buf, size_t(n));
+    at += n;
+  }
+  close(fd);
+  return json;
+}
+
+// Exactly the documented fds cross into a worker (0-2, 3, 4-5, 6): whatever else the
+// master had open without close-on-exec at the moment of the fork (a socket a library made,
+// e.g. Poco's Redis connections) is closed before any plugin code could use it.
+void closeStrayFds() {
+  if (close_range(unsigned(ipc::kWorkerConfigFd) + 1, ~0U, 0) == 0) return;
+  for (int fd = ipc::kWorkerConfigFd + 1; fd < 1024; ++fd) close(fd);  // kernels before 5.9
+}
+
 void resetSignals() {
   // The mask survives fork+exec, and libPocoFoundation blocks SIGPIPE when it loads.
   sigset_t none;
@@ -61,7 +88,7 @@ WorkerEnv readWorkerEnv() {
   e.channelOut = std::stoi(ch.substr(comma + 1));
   e.masterPid = envInt(ipc::kEnvMasterPid);
   e.pluginPath = envOr(ipc::kEnvPluginPath);
-  e.config = config::fromJson(envOr(ipc::kEnvConfig));
+  e.config = config::fromJson(readConfigFd(envInt(ipc::kEnvConfigFd)));
   return e;
 }
 
@@ -317,6 +344,7 @@ void Worker::sendHeartbeat() {
 }
 
 int runWorker() {
+  closeStrayFds();
   resetSignals();
   WorkerEnv env;
   try {

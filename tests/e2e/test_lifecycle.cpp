@@ -184,7 +184,10 @@ TEST_CASE("recycling is routine: max_requests replacements are not counted as re
   CHECK(h.countLog("(recycling)") >= 4);
 }
 
-TEST_CASE("a crash loop is bounded by restart_limit and the master stays responsive", "[e2e][lifecycle]") {
+TEST_CASE("a crash loop is bounded by restart_limit and with no slot left hostd refuses clients and exits 3",
+          "[e2e][lifecycle]") {
+  // Finding: once every slot had given up, the listening socket stayed open with no worker
+  // behind it: clients connected and hung until their own timeout.
   HostdProcess h(testConfig("testplug", 1, "[cluster]\nrestart_limit = 2\nrestart_window = 60\n"));
   uint16_t port = h.port();
   REQUIRE(h.waitForLog("[H0105]"));
@@ -197,11 +200,12 @@ TEST_CASE("a crash loop is bounded by restart_limit and the master stays respons
     REQUIRE(h.waitForLogCount("[H0109] worker 1 ", size_t(crash), 5s));
   }
   CHECK(h.waitForLog("[H0114] giving up on worker slot 1", 3s));
+  CHECK(h.waitForLog("[H0140] no worker can serve", 3s));
   CHECK(h.countLog("[H0103]") == 3);
-  REQUIRE(h.signal(SIGTERM) == 0);
   auto code = h.waitExit(5s);
   REQUIRE(code);
-  CHECK(*code == 0);
+  CHECK(*code == 3);
+  CHECK_THROWS(RawConn(port));  // refused, not accepted and left hanging
 }
 
 TEST_CASE("garbage on a worker's control channel replaces that worker only", "[e2e][lifecycle]") {

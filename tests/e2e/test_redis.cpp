@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include <fstream>
 #include <future>
 #include <iterator>
@@ -228,7 +230,11 @@ TEST_CASE("a Redis url with a password and a db logs in, and a wrong password is
     for (pid_t w : h.workerPids()) {  // workers never talk to Redis: they do not get the password
       std::ifstream env("/proc/" + std::to_string(w) + "/environ");
       std::string all((std::istreambuf_iterator<char>(env)), std::istreambuf_iterator<char>());
-      CHECK_THAT(all, Catch::Contains("HOSTD_WORKER_CONFIG") && !Catch::Contains("s3cret"));
+      CHECK_THAT(all, Catch::Contains("HOSTD_CONFIG_FD") && !Catch::Contains("s3cret"));
+      // ... nor the master's Redis connections (Poco makes them without close-on-exec): the
+      // only socket a worker holds is its listening socket, fd 3.
+      std::vector<std::string> fds = listFds(w);
+      CHECK(std::count_if(fds.begin(), fds.end(), [](const std::string& f) { return f.rfind("socket:", 0) == 0; }) == 1);
     }
   }
   {

@@ -44,6 +44,7 @@ TEST_CASE("an empty config has every default", "[config]") {
   CHECK(c.header_timeout == 10);
   CHECK(c.keepalive_timeout == 5);
   CHECK(c.body_timeout == 60);
+  CHECK(c.start_timeout == 60);
   CHECK(c.send_timeout == 30);
   CHECK(c.max_output_buffer == 1048576);
   CHECK(c.on_exception == OnException::Respond);
@@ -71,6 +72,7 @@ max_requests = 1000
 max_requests_jitter = 50
 max_memory_mb = 512
 on_exception = replace
+start_timeout = 7
 [limits]
 max_header_bytes = 4096
 max_body_bytes = 0
@@ -106,6 +108,7 @@ path = /a;b#c
   CHECK(c.send_timeout == 8);
   CHECK(c.max_output_buffer == 65536);
   CHECK(c.on_exception == OnException::Replace);
+  CHECK(c.start_timeout == 7);
   CHECK(c.log_level == "debug");
   Config back = fromJson(toJson(c));  // what a worker gets
   CHECK(back.body_timeout == 9);
