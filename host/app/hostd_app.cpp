@@ -100,7 +100,11 @@ int HostdApp::main(const std::vector<std::string>& args) {
   // A worker that dies leaves a broken pipe behind: the write must fail, not kill us.
   std::signal(SIGPIPE, SIG_IGN);
   try {
-    master::PluginStore store(self);
+    master::PluginStore store(self, cfg.cache_dir);
+    log.information("[H0141] plugin copies in " + store.dir() +
+                    (store.removedStale() ? " (removed " + std::to_string(store.removedStale()) +
+                                                " left behind by masters that were killed)"
+                                          : ""));
     std::string why;
     // Validated before anything is bound; the listening fd is filled in below.
     std::shared_ptr<master::Generation> first = master::Master::prepare(cfg, 1, -1, store, &why);

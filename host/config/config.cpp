@@ -119,7 +119,7 @@ std::string preprocess(std::string_view text, const std::string& file, LineMap& 
 const std::map<std::string, std::vector<std::string>>& knownKeys() {
   static const std::map<std::string, std::vector<std::string>> keys = {
       {"server", {"listen", "workers", "scheduling", "graceful_timeout"}},
-      {"plugins", {"dir", "handler", "watch"}},
+      {"plugins", {"dir", "handler", "watch", "cache_dir"}},
       {"cluster", {"restart_limit", "restart_window", "heartbeat_timeout", "start_timeout", "max_requests", "max_requests_jitter",
                    "max_memory_mb", "on_exception"}},
       {"limits", {"max_header_bytes", "max_body_bytes", "header_timeout", "keepalive_timeout", "body_timeout",
@@ -322,6 +322,10 @@ Config parseConfig(std::string_view text, const std::string& file, unsigned cpuC
                    [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-'; }))
     r.fail("plugins.handler", c.handler, "a plugin name of 1-64 characters [A-Za-z0-9_-] (the file <dir>/<name>.so)");
   c.watch = r.boolean("plugins.watch", false);
+  if (r.has("plugins.cache_dir")) {
+    if (r.raw("plugins.cache_dir").empty()) r.fail("plugins.cache_dir", "", "a directory path");
+    c.cache_dir = absolutePath(r.raw("plugins.cache_dir"), file);
+  }
 
   c.restart_limit = unsigned(r.number("cluster.restart_limit", 10, 0, 100000));
   c.restart_window = unsigned(r.number("cluster.restart_window", 60, 1, 86400));
@@ -395,6 +399,7 @@ std::string toJson(const Config& c) {
   o.set("plugins_dir", c.plugins_dir);
   o.set("handler", c.handler);
   o.set("watch", c.watch);
+  o.set("cache_dir", c.cache_dir);
   o.set("restart_limit", c.restart_limit);
   o.set("restart_window", c.restart_window);
   o.set("heartbeat_timeout", c.heartbeat_timeout);
@@ -447,6 +452,7 @@ Config fromJson(const std::string& json) {
     c.plugins_dir = o->getValue<std::string>("plugins_dir");
     c.handler = o->getValue<std::string>("handler");
     c.watch = o->getValue<bool>("watch");
+    c.cache_dir = o->getValue<std::string>("cache_dir");
     c.restart_limit = o->getValue<unsigned>("restart_limit");
     c.restart_window = o->getValue<unsigned>("restart_window");
     c.heartbeat_timeout = o->getValue<unsigned>("heartbeat_timeout");

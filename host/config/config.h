@@ -52,6 +52,7 @@ struct Config {
   std::string plugins_dir;  ///< absolute
   std::string handler = "hello";
   bool watch = false;
+  std::string cache_dir;  ///< where private plugin copies live ("" = PluginStore::defaultCacheDir())
   unsigned restart_limit = 10;
   unsigned restart_window = 60;
   unsigned heartbeat_timeout = 10;

@@ -12,12 +12,20 @@ namespace hostd::master {
 /// (<dir>/<name>.<version>.so) and the copy is validated in a probe process. Workers load
 /// the copy, so `cp new.so plugins/x.so` over the live file, a half-written file, or
 /// the dynamic loader's cache of an old image can never reach a worker; a respawn after
-/// a crash loads exactly the build that was validated. The directory is private (0700)
-/// and removed with the store.
+/// a crash loads exactly the build that was validated. The directory is private (0700),
+/// lives under the cache directory ([plugins] cache_dir) and is removed with the store;
+/// one left behind by a master that was killed is removed by the next one (each master
+/// holds a lock in its own directory for as long as it lives).
 class PluginStore {
  public:
-  /// Creates the private directory under $TMPDIR (or /tmp). Throws std::runtime_error.
-  explicit PluginStore(std::string exe);
+  /// Creates `cacheDir` if needed (0700; "" = defaultCacheDir()), removes the directories
+  /// of dead masters in it, and creates this master's own. Throws std::runtime_error,
+  /// also when the directory is on a noexec mount (dlopen would refuse every copy).
+  PluginStore(std::string exe, std::string cacheDir = "");
+  /// root: /run/hostd; others: $XDG_RUNTIME_DIR/hostd, else /tmp/hostd-<uid>.
+  static std::string defaultCacheDir();
+  /// How many directories of dead masters the constructor removed.
+  size_t removedStale() const { return removedStale_; }
   ~PluginStore();
   PluginStore(const PluginStore&) = delete;
   PluginStore& operator=(const PluginStore&) = delete;
@@ -44,6 +52,8 @@ class PluginStore {
  private:
   std::string exe_;
   std::string dir_;
+  int lockFd_ = -1;
+  size_t removedStale_ = 0;
 };
 
 }  // namespace hostd::master

@@ -7,6 +7,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 
 using namespace hostd::test;
 using namespace std::chrono_literals;
@@ -57,4 +58,46 @@ TEST_CASE("a reload whose new worker cannot be spawned rolls back and the next S
   INFO(h.output());
   CHECK(h.waitForLog("[H0123] reload finished", 15s));
   CHECK(h.countLog("[H0126]") == 0);  // never "a reload is already running"
+}
+
+TEST_CASE("plugin copies left by a killed master are removed by the next one", "[e2e][master]") {
+  // Finding: private copies stayed in $TMPDIR whenever a master was SIGKILLed.
+  TempDir cache;
+  std::string extra = "[plugins]\ncache_dir = " + cache.path() + "\n";
+  std::string leftBehind;
+  {
+    HostdProcess first(testConfig("testplug", 1, extra));
+    first.port();
+    REQUIRE(first.waitForLog("[H0105]"));
+    for (const auto& e : std::filesystem::directory_iterator(cache.path())) leftBehind = e.path().string();
+    REQUIRE(!leftBehind.empty());
+    REQUIRE(std::filesystem::exists(leftBehind + "/.lock"));
+    REQUIRE(first.signal(SIGKILL) == 0);
+    REQUIRE(first.waitExit(5s));
+  }
+  REQUIRE(std::filesystem::exists(leftBehind));  // nobody cleaned up after a SIGKILL
+  HostdProcess second(testConfig("testplug", 1, extra));
+  second.port();
+  REQUIRE(second.waitForLog("[H0105]"));
+  CHECK(second.countLog("removed 1 left behind") == 1);
+  CHECK_FALSE(std::filesystem::exists(leftBehind));
+  size_t dirs = 0;
+  for (const auto& e : std::filesystem::directory_iterator(cache.path())) dirs += e.is_directory();
+  CHECK(dirs == 1);  // the second master's own
+}
+
+TEST_CASE("a plugin cache on a noexec mount is refused with a clear message", "[e2e][master]") {
+  TempDir mountPoint;
+  if (::system(("mount -t tmpfs -o noexec,size=4m tmpfs " + mountPoint.path() + " 2>/dev/null").c_str()) != 0) {
+    WARN("cannot mount a tmpfs here (not root?): the noexec refusal is not exercised");
+    return;
+  }
+  struct Unmount {
+    std::string at;
+    ~Unmount() { (void)::system(("umount " + at).c_str()); }
+  } unmount{mountPoint.path()};
+  RunResult r = runHostd({"-c", TempDir().write("server.ini", testConfig("testplug", 1,
+                                                  "[plugins]\ncache_dir = " + mountPoint.path() + "\n"))});
+  CHECK(r.exitCode == 1);
+  CHECK_THAT(r.output, Catch::Contains("mounted noexec") && Catch::Contains("[plugins] cache_dir"));
 }
