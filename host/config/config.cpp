@@ -120,7 +120,8 @@ const std::map<std::string, std::vector<std::string>>& knownKeys() {
   static const std::map<std::string, std::vector<std::string>> keys = {
       {"server", {"listen", "workers", "scheduling", "graceful_timeout"}},
       {"plugins", {"dir", "handler", "watch", "cache_dir"}},
-      {"cluster", {"restart_limit", "restart_window", "heartbeat_timeout", "start_timeout", "max_requests", "max_requests_jitter",
+      {"cluster", {"restart_limit", "restart_window", "heartbeat_timeout", "start_timeout", "quarantine_after",
+                   "quarantine_seconds", "max_requests", "max_requests_jitter",
                    "max_memory_mb", "on_exception"}},
       {"limits", {"max_header_bytes", "max_body_bytes", "header_timeout", "keepalive_timeout", "body_timeout",
                   "send_timeout", "max_output_buffer"}},
@@ -331,6 +332,8 @@ Config parseConfig(std::string_view text, const std::string& file, unsigned cpuC
   c.restart_window = unsigned(r.number("cluster.restart_window", 60, 1, 86400));
   c.heartbeat_timeout = unsigned(r.number("cluster.heartbeat_timeout", 10, 1, 3600));
   c.start_timeout = unsigned(r.number("cluster.start_timeout", 60, 1, 3600));
+  c.quarantine_after = unsigned(r.number("cluster.quarantine_after", 3, 0, 1000));
+  c.quarantine_seconds = unsigned(r.number("cluster.quarantine_seconds", 60, 1, 86400));
   c.max_requests = r.number("cluster.max_requests", 0, 0, UINT64_C(1) << 62);
   c.max_requests_jitter = r.number("cluster.max_requests_jitter", 0, 0, UINT64_C(1) << 62);
   c.max_memory_mb = r.number("cluster.max_memory_mb", 0, 0, UINT64_C(1) << 30);
@@ -404,6 +407,8 @@ std::string toJson(const Config& c) {
   o.set("restart_window", c.restart_window);
   o.set("heartbeat_timeout", c.heartbeat_timeout);
   o.set("start_timeout", c.start_timeout);
+  o.set("quarantine_after", c.quarantine_after);
+  o.set("quarantine_seconds", c.quarantine_seconds);
   o.set("max_requests", std::to_string(c.max_requests));
   o.set("max_requests_jitter", std::to_string(c.max_requests_jitter));
   o.set("max_memory_mb", std::to_string(c.max_memory_mb));
@@ -457,6 +462,8 @@ Config fromJson(const std::string& json) {
     c.restart_window = o->getValue<unsigned>("restart_window");
     c.heartbeat_timeout = o->getValue<unsigned>("heartbeat_timeout");
     c.start_timeout = o->getValue<unsigned>("start_timeout");
+    c.quarantine_after = o->getValue<unsigned>("quarantine_after");
+    c.quarantine_seconds = o->getValue<unsigned>("quarantine_seconds");
     c.max_requests = std::stoull(o->getValue<std::string>("max_requests"));
     c.max_requests_jitter = std::stoull(o->getValue<std::string>("max_requests_jitter"));
     c.max_memory_mb = std::stoull(o->getValue<std::string>("max_memory_mb"));

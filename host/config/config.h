@@ -57,6 +57,8 @@ struct Config {
   unsigned restart_window = 60;
   unsigned heartbeat_timeout = 10;
   unsigned start_timeout = 60;  ///< seconds a new worker has to become ready
+  unsigned quarantine_after = 3;     ///< crashes/hangs of one route that quarantine it (0 = off)
+  unsigned quarantine_seconds = 60;  ///< the window they are counted in, and the cool-down
   uint64_t max_requests = 0;
   uint64_t max_requests_jitter = 0;  ///< each worker recycles after max_requests + [0, jitter]
   uint64_t max_memory_mb = 0;        ///< recycle a worker whose RSS exceeds this (0 = never)

@@ -7,7 +7,7 @@
 namespace hostd::ipc {
 namespace {
 
-bool knownType(uint8_t t) { return t >= uint8_t(MsgType::Ready) && t <= uint8_t(MsgType::Recycle); }
+bool knownType(uint8_t t) { return t >= uint8_t(MsgType::Ready) && t <= uint8_t(MsgType::Quarantine); }
 
 }  // namespace
 
@@ -82,6 +82,7 @@ const char* msgTypeName(MsgType type) {
     case MsgType::InitFailed: return "init_failed";
     case MsgType::State: return "state";
     case MsgType::Recycle: return "recycle";
+    case MsgType::Quarantine: return "quarantine";
   }
   return "unknown";
 }

@@ -20,6 +20,8 @@ enum class MsgType : uint8_t {
   State = 7,       ///< shared state, both directions (payload: ipc/state_wire.h)
   Recycle = 8,     ///< worker -> master: as Suicide, but planned (max_requests, max_memory_mb):
                    ///< replaced at once, not counted by the restart policy (payload: reason)
+  Quarantine = 9,  ///< master -> worker: "<seconds> <METHOD> <path>": answer that route 503
+                   ///< for that long without running the plugin; "0" alone clears them all
 };
 
 constexpr size_t kMaxPayload = 64 * 1024;

@@ -182,6 +182,7 @@ WorkerProcess* Master::spawn(int slotId, uint64_t replaces) {
                        }
                      });
   sendSnapshot(*wp);
+  sendQuarantines(*wp);
   return wp;
 }
 
@@ -321,6 +322,15 @@ void Master::onExit(WorkerProcess& wp, int64_t status, int sig) {
   const std::string lastError = wp.lastError;
   std::string line = "[H0109] " + describe(wp) + " " + how;
   if (!lastError.empty()) line += ": " + lastError;
+  // A crash or a hang: name the request its plugin was running, and count it against the route.
+  if ((!expected || wp.killed) && wp.score) {
+    ipc::Score sc = wp.score->read();
+    if (sc.busy) {
+      line += " while serving " + app::logSafe(sc.method, 16) + " " + app::logSafe(sc.target, 256) + " from " +
+              app::logSafe(sc.remote, 48) + " for " + std::to_string(sc.forMs) + " ms";
+      countPoison(sc);
+    }
+  }
   if (expected) log_.information(line);
   else log_.error(line);
   workers_.erase(serial);
@@ -372,6 +382,44 @@ void Master::onCrash(int slotId, uint64_t ranMs, const std::string& how) {
     auto* sl = static_cast<Slot*>(t->data);
     if (!sl->master->stopping_ && !sl->givenUp) sl->master->spawn(sl->id);
   }, d.delayMs, 0);
+}
+
+void Master::countPoison(const ipc::Score& sc) {
+  const config::Config& cfg = current_->cfg;
+  if (cfg.quarantine_after == 0) return;
+  std::string path = sc.target.substr(0, sc.target.find('?'));
+  if (!path.empty() && path[0] != '/' && path.find("://") != std::string::npos) {  // absolute-form
+    size_t slash = path.find('/', path.find("://") + 3);
+    path = slash == std::string::npos ? "/" : path.substr(slash);
+  }
+  std::string route = sc.method + " " + path;
+  const uint64_t t = now(), window = uint64_t(cfg.quarantine_seconds) * 1000;
+  std::deque<uint64_t>& hits = poison_[route];
+  hits.push_back(t);
+  while (!hits.empty() && t - hits.front() >= window) hits.pop_front();
+  if (hits.size() < cfg.quarantine_after || quarantined_.count(route)) return;
+  quarantined_[route] = t + window;
+  ++quarantines_;
+  log_.critical("[H0142] quarantining " + app::logSafe(route, 300) + " for " + std::to_string(cfg.quarantine_seconds) +
+                " s: it crashed or hung a worker " + std::to_string(hits.size()) + " times within " +
+                std::to_string(cfg.quarantine_seconds) + " s (last from " + app::logSafe(sc.remote, 48) +
+                "); workers answer it 503 without running the plugin (quarantine #" + std::to_string(quarantines_) +
+                "; a reload clears it)");
+  std::string frame = std::to_string(cfg.quarantine_seconds) + " " + route;
+  for (auto& [serial, w] : workers_)
+    if (w->channel) w->channel->send(ipc::MsgType::Quarantine, frame);
+}
+
+void Master::sendQuarantines(WorkerProcess& wp) {
+  const uint64_t t = now();
+  for (auto it = quarantined_.begin(); it != quarantined_.end();) {
+    if (t >= it->second) {
+      it = quarantined_.erase(it);
+      continue;
+    }
+    if (wp.channel) wp.channel->send(ipc::MsgType::Quarantine, std::to_string((it->second - t + 999) / 1000) + " " + it->first);
+    ++it;
+  }
 }
 
 void Master::cancelHeldReplacement(Slot& s) {
@@ -515,6 +563,11 @@ void Master::onReloadProbed(const config::Config& cfg, const PluginStore::Prepar
   reloading_ = true;
   steerForScheduling();
   rollSlot_ = 1;
+  // A reload (a fixed build, presumably) lifts every quarantine.
+  poison_.clear();
+  quarantined_.clear();
+  for (auto& [serial, w] : workers_)
+    if (w->channel) w->channel->send(ipc::MsgType::Quarantine, "0");
   for (auto& [id, s] : slots_) {  // a reload gives given-up slots a new chance
     cancelHeldReplacement(*s);
     s->givenUp = false;

@@ -14,6 +14,7 @@
 #include <Poco/Logger.h>
 #include <uv.h>
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -74,6 +75,11 @@ class Master {
   void giveUp(Slot& s);
   /// Every slot gave up and nothing serves: [H0140], refuse clients, exit kExitNoWorkers.
   void exitIfNoneCanServe();
+  /// A crash or hang in the middle of this request: counted against its route, which is
+  /// quarantined past [cluster] quarantine_after within quarantine_seconds ([H0142]).
+  void countPoison(const ipc::Score& sc);
+  /// The active quarantines, to a worker just spawned.
+  void sendQuarantines(WorkerProcess& wp);
   /// Stops a held-back suicide replacement (reload, rollback).
   void cancelHeldReplacement(Slot& s);
   /// A plugin message: to every serving worker (broadcast) or to one slot (send_to).
@@ -137,7 +143,10 @@ class Master {
   bool startingUp_ = true;
   bool reloading_ = false;
   bool probing_ = false;
-  uint64_t lastWatchdogMs_ = 0;  ///< when checkHeartbeats last ran (a late tick judges nobody)  ///< a reload's plugin probe is running (the loop goes on serving)
+  uint64_t lastWatchdogMs_ = 0;
+  std::map<std::string, std::deque<uint64_t>> poison_;  ///< "METHOD /path" -> crash/hang times
+  std::map<std::string, uint64_t> quarantined_;         ///< "METHOD /path" -> until (loop ms)
+  uint64_t quarantines_ = 0;  ///< when checkHeartbeats last ran (a late tick judges nobody)  ///< a reload's plugin probe is running (the loop goes on serving)
   int rollSlot_ = 0;  ///< the slot being rolled over to the new generation
   bool stopping_ = false;
   bool finished_ = false;  ///< loop handles closed; uv_run is about to return

@@ -20,7 +20,7 @@ namespace {
 
 void setCloexec(int fd) { fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC); }
 
-std::vector<std::string> workerEnvironment(const SpawnSpec& spec, int slot) {
+std::vector<std::string> workerEnvironment(const SpawnSpec& spec, int slot, bool scoreboard) {
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e) {
     if (std::strncmp(*e, "HOSTD_", 6) != 0) env.emplace_back(*e);
@@ -32,6 +32,7 @@ std::vector<std::string> workerEnvironment(const SpawnSpec& spec, int slot) {
   set(ipc::kEnvMasterPid, std::to_string(spec.masterPid));
   set(ipc::kEnvPluginPath, spec.pluginPath);
   set(ipc::kEnvConfigFd, std::to_string(ipc::kWorkerConfigFd));
+  set(ipc::kEnvScoreboardFd, scoreboard ? std::to_string(ipc::kWorkerScoreboardFd) : "-1");
   return env;
 }
 
@@ -51,7 +52,7 @@ int spawnWorker(uv_loop_t* loop, const SpawnSpec& spec, WorkerProcess& wp, uv_ex
     for (int fd : {toWorker.readHandle(), toWorker.writeHandle(), fromWorker.readHandle(), fromWorker.writeHandle()})
       setCloexec(fd);
 
-    uv_stdio_container_t stdio[7];
+    uv_stdio_container_t stdio[8];
     for (int i = 0; i < 3; ++i) {
       stdio[i].flags = UV_INHERIT_FD;
       stdio[i].data.fd = i;
@@ -73,8 +74,12 @@ int spawnWorker(uv_loop_t* loop, const SpawnSpec& spec, WorkerProcess& wp, uv_ex
     stdio[ipc::kWorkerChannelOutFd].data.fd = fromWorker.writeHandle();
     stdio[ipc::kWorkerConfigFd].flags = UV_INHERIT_FD;
     stdio[ipc::kWorkerConfigFd].data.fd = spec.configFd;
+    wp.score = std::make_unique<ipc::ScoreBoardSlot>();
+    const bool scoreboard = wp.score->fd() >= 0;
+    stdio[ipc::kWorkerScoreboardFd].flags = scoreboard ? UV_INHERIT_FD : UV_IGNORE;
+    stdio[ipc::kWorkerScoreboardFd].data.fd = wp.score->fd();
 
-    std::vector<std::string> envStrings = workerEnvironment(spec, wp.slot);
+    std::vector<std::string> envStrings = workerEnvironment(spec, wp.slot, scoreboard);
     std::vector<char*> envp;
     for (std::string& s : envStrings) envp.push_back(s.data());
     envp.push_back(nullptr);
@@ -86,7 +91,7 @@ int spawnWorker(uv_loop_t* loop, const SpawnSpec& spec, WorkerProcess& wp, uv_ex
     opts.env = envp.data();
     opts.exit_cb = onExit;
     opts.stdio = stdio;
-    opts.stdio_count = 7;
+    opts.stdio_count = scoreboard ? 8 : 7;
     wp.process.data = &wp;
     if (int e = injectedFault("spawn")) {  // as uv_spawn reports a failed fork or exec
       if (handoff[1] >= 0) close(handoff[1]);
@@ -96,6 +101,7 @@ int spawnWorker(uv_loop_t* loop, const SpawnSpec& spec, WorkerProcess& wp, uv_ex
     }
     int rc = uv_spawn(loop, &wp.process, &opts);
     wp.processOpen = true;  // initialised even when it failed: the caller closes it
+    wp.score->closeFd();    // the worker has its own; the master keeps the mapping
     if (handoff[1] >= 0) close(handoff[1]);  // the worker's end lives on in the worker only
     wp.handoffFd = handoff[0];
     if (rc != 0) {

@@ -3,10 +3,12 @@
 
 #include "ipc/channel.h"
 #include "ipc/frame.h"
+#include "ipc/scoreboard.h"
 
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace hostd::master {
@@ -34,6 +36,7 @@ struct WorkerProcess {
   uint64_t lastHeartbeatMs = 0;
   ipc::Heartbeat counters;
 
+  std::unique_ptr<ipc::ScoreBoardSlot> score;  ///< what its plugin is doing (for forensics)
   uv_process_t process{};
   bool processOpen = false;      ///< uv_spawn ran (even if it failed): process must be uv_close'd
   uv_timer_t killTimer{};        ///< SIGKILL past graceful_timeout once Stopping

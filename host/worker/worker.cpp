@@ -56,12 +56,12 @@ std::string readConfigFd(int fd) {
   return json;
 }
 
-// Exactly the documented fds cross into a worker (0-2, 3, 4-5, 6): whatever else the
+// Exactly the documented fds cross into a worker (0-2, 3, 4-5, 6, 7): whatever else the
 // master had open without close-on-exec at the moment of the fork (a socket a library made,
 // e.g. Poco's Redis connections) is closed before any plugin code could use it.
 void closeStrayFds() {
-  if (close_range(unsigned(ipc::kWorkerConfigFd) + 1, ~0U, 0) == 0) return;
-  for (int fd = ipc::kWorkerConfigFd + 1; fd < 1024; ++fd) close(fd);  // kernels before 5.9
+  if (close_range(unsigned(ipc::kWorkerScoreboardFd) + 1, ~0U, 0) == 0) return;
+  for (int fd = ipc::kWorkerScoreboardFd + 1; fd < 1024; ++fd) close(fd);  // kernels before 5.9
 }
 
 void resetSignals() {
@@ -89,6 +89,7 @@ WorkerEnv readWorkerEnv() {
   e.masterPid = envInt(ipc::kEnvMasterPid);
   e.pluginPath = envOr(ipc::kEnvPluginPath);
   e.config = config::fromJson(readConfigFd(envInt(ipc::kEnvConfigFd)));
+  e.scoreboardFd = envInt(ipc::kEnvScoreboardFd);
   return e;
 }
 
@@ -121,6 +122,7 @@ void Worker::failStartup(const std::string& why) {
 int Worker::run() {
   // Ask the kernel for SIGTERM (= drain) when the master dies, and close the race.
   prctl(PR_SET_PDEATHSIG, SIGTERM);
+  score_.attach(env_.scoreboardFd);
   // The inherited fds came through dup2 (no close-on-exec): keep them from any program
   // this worker runs (a child holding the listening socket would outlive us on the port).
   for (int fd : {env_.listenFd, env_.channelIn, env_.channelOut}) fcntl(fd, F_SETFD, FD_CLOEXEC);
@@ -224,10 +226,13 @@ int Worker::run() {
 
 void Worker::handle(http::Request& req, http::Response& res) {
   ++handled_;
+  if (!quarantine_.empty() && answerQuarantined(req, res)) return;
   char err[1024];
   err[0] = '\0';
+  score_.begin(req.method(), req.target(), req.remoteAddr());
   int rc = plugin_.desc->on_request(pluginState_, reinterpret_cast<hostd_request*>(uintptr_t(req.token())),
                                     reinterpret_cast<hostd_response*>(uintptr_t(res.token())), err, sizeof err);
+  score_.end();
   if (rc != HOSTD_OK) {
     err[sizeof err - 1] = '\0';
     std::string why = err[0] ? err : "(no reason given)";
@@ -243,6 +248,32 @@ void Worker::handle(http::Request& req, http::Response& res) {
     requestReplacement("served " + std::to_string(handled_) + " requests (max_requests = " +
                            std::to_string(env_.config.max_requests) + " + jitter)",
                        true);
+}
+
+bool Worker::answerQuarantined(http::Request& req, http::Response& res) {
+  auto it = quarantine_.find(std::string(req.method()) + " " + std::string(req.path()));
+  if (it == quarantine_.end()) return false;
+  uint64_t now = ipc::monotonicMs();
+  if (now >= it->second) {
+    quarantine_.erase(it);
+    return false;
+  }
+  res.setStatus(503);
+  res.addHeader("Retry-After", std::to_string((it->second - now + 999) / 1000));
+  res.addHeader("Content-Type", "text/plain");
+  res.end("Service Unavailable: this route is quarantined after crashing workers\n");
+  return true;
+}
+
+void Worker::onQuarantine(const std::string& payload) {
+  // "<seconds> <METHOD> <path>", or "0": clear.
+  size_t sp = payload.find(' ');
+  unsigned long seconds = std::strtoul(payload.substr(0, sp).c_str(), nullptr, 10);
+  if (seconds == 0 || sp == std::string::npos) {
+    quarantine_.clear();
+    return;
+  }
+  quarantine_[payload.substr(sp + 1)] = ipc::monotonicMs() + seconds * 1000;
 }
 
 void Worker::requestReplacement(const std::string& reason, bool planned) {
@@ -267,6 +298,9 @@ void Worker::onFrame(ipc::Frame& f) {
       break;
     case ipc::MsgType::Message:
       deliver(f.payload);
+      break;
+    case ipc::MsgType::Quarantine:
+      onQuarantine(f.payload);
       break;
     case ipc::MsgType::State:
       if (!state_.onFrame(f.payload))

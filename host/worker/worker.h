@@ -4,6 +4,7 @@
 #include "config/config.h"
 #include "http/server.h"
 #include "ipc/channel.h"
+#include "ipc/scoreboard.h"
 #include "plugin/plugin_loader.h"
 #include "worker/child_processes.h"
 #include "worker/host_api.h"
@@ -11,6 +12,7 @@
 
 #include <uv.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +28,7 @@ struct WorkerEnv {
   long masterPid = 0;
   std::string pluginPath;
   config::Config config;
+  int scoreboardFd = -1;
 };
 
 /// Reads the environment set by the master. Throws std::runtime_error naming the variable.
@@ -43,6 +46,9 @@ class Worker {
  private:
   [[noreturn]] void failStartup(const std::string& why);
   void handle(http::Request& req, http::Response& res);
+  /// A quarantined route (set by the master): 503 with Retry-After, no plugin. True if answered.
+  bool answerQuarantined(http::Request& req, http::Response& res);
+  void onQuarantine(const std::string& payload);
   void onFrame(ipc::Frame& f);
   void deliver(const std::string& frame);
   void onMasterGone(const std::string& reason);
@@ -71,6 +77,8 @@ class Worker {
   bool replacementAsked_ = false;
   bool draining_ = false;
   uint64_t handled_ = 0;
+  ipc::ScoreWriter score_;                           ///< what the plugin is serving now
+  std::map<std::string, uint64_t> quarantine_;       ///< "METHOD /path" -> until (monotonic ms)
   uint64_t recycleAfter_ = 0;
 };
 

@@ -101,3 +101,44 @@ TEST_CASE("a plugin cache on a noexec mount is refused with a clear message", "[
   CHECK(r.exitCode == 1);
   CHECK_THAT(r.output, Catch::Contains("mounted noexec") && Catch::Contains("[plugins] cache_dir"));
 }
+
+TEST_CASE("a crash is logged with the request that caused it and a poison request is quarantined",
+          "[e2e][master]") {
+  // Finding: a worker killed by SIGSEGV was logged with its signal only, and a request that
+  // crashes every worker it reaches crash-looped the cluster until every slot gave up.
+  HostdProcess h(testConfig("testplug", 2));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  for (int crash = 1; crash <= 3; ++crash) {
+    REQUIRE(h.waitForWorkerCount(2, 5s));
+    REQUIRE(h.waitForLogCount("[H0104]", size_t(crash + 1), 5s));  // every worker ready again
+    httpGet(port, "/crash?n=" + std::to_string(crash), 2s);
+    REQUIRE(h.waitForLogCount("while serving GET /crash?n=", size_t(crash), 5s));
+  }
+  std::string line;
+  REQUIRE(h.waitForLog("while serving GET /crash?n=1 from 127.0.0.1:", 1s, &line));
+  CHECK_THAT(line, Catch::Contains("[H0109]") && Catch::Contains(" ms"));
+  REQUIRE(h.waitForLog("[H0142] quarantining GET /crash", 5s));
+  REQUIRE(h.waitForWorkerCount(2, 5s));
+  REQUIRE(h.waitForLogCount("[H0104]", 4, 5s));
+  size_t exits = h.countLog("[H0109]");
+  for (int i = 0; i < 5; ++i) {
+    auto r = httpGet(port, "/crash", 2s);
+    REQUIRE(r);
+    CHECK(r->status == 503);
+    CHECK(!r->headers["retry-after"].empty());
+    auto ok = httpGet(port, "/");
+    REQUIRE(ok);
+    CHECK(ok->status == 200);
+  }
+  INFO(h.output());
+  CHECK(h.countLog("[H0109]") == exits);  // no worker died for it any more
+  CHECK(h.countLog("[H0114]") == 0);
+  // A reload (the fixed build) lifts it: the route reaches the plugin again.
+  REQUIRE(h.signal(SIGHUP) == 0);
+  REQUIRE(h.waitForLog("[H0123] reload finished", 15s));
+  REQUIRE(h.waitForWorkerCount(2, 5s));
+  auto after = httpGet(port, "/crash?n=4", 2s);
+  CHECK((!after || after->status != 503));
+  CHECK(h.waitForLogCount("while serving GET /crash?n=", 4, 5s));
+}

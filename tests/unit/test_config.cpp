@@ -45,6 +45,8 @@ TEST_CASE("an empty config has every default", "[config]") {
   CHECK(c.keepalive_timeout == 5);
   CHECK(c.body_timeout == 60);
   CHECK(c.start_timeout == 60);
+  CHECK(c.quarantine_after == 3);
+  CHECK(c.quarantine_seconds == 60);
   CHECK(c.send_timeout == 30);
   CHECK(c.max_output_buffer == 1048576);
   CHECK(c.on_exception == OnException::Respond);
