@@ -33,6 +33,8 @@ class Channel {
   /// Queues one frame (never blocks). False if the channel is closed or the payload too big.
   bool send(MsgType type, std::string_view payload = {});
   bool isOpen() const { return open_ && !failed_; }
+  /// Bytes queued for the peer and not yet written (it is not reading, or slowly).
+  size_t queuedBytes() const { return open_ ? uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&out_)) : 0; }
 
   /// Closes both ends and frees the channel once libuv is done with it. `c` may be null.
   static void destroy(Channel* c);

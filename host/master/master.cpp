@@ -93,9 +93,10 @@ int Master::run() {
   SharedState::Sinks sinks;
   sinks.change = [this](const std::string& change) {
     // Every live worker, starting ones too: their snapshot went out at spawn, so this
-    // change follows it on the same channel.
+    // change follows it on the same channel - unless a starting worker (not reading yet)
+    // has too much queued: then its changes coalesce into a fresh snapshot once it is ready.
     for (auto& [serial, w] : workers_)
-      if (w->channel) w->channel->send(ipc::MsgType::State, change);
+      if (w->channel && !backlogged(*w)) w->channel->send(ipc::MsgType::State, change);
   };
   sinks.reset = [this] {
     for (auto& [serial, w] : workers_) sendSnapshot(*w);
@@ -222,6 +223,13 @@ void Master::onFrame(WorkerProcess& wp, ipc::Frame& f) {
 void Master::onReady(WorkerProcess& wp) {
   if (wp.state != WorkerProcess::State::Starting) return;
   wp.state = WorkerProcess::State::Ready;
+  if (wp.stateStale) {  // changes were held back while it started: one snapshot instead
+    wp.stateStale = false;
+    sendSnapshot(wp);
+    if (wp.droppedMessages)
+      log_.warning("[H0143] " + describe(wp) + " is ready; " + std::to_string(wp.droppedMessages) +
+                   " plugin message(s) to it were dropped while it was starting");
+  }
   wp.lastHeartbeatMs = now();
   log_.information("[H0104] " + describe(wp) + " ready");
   updateAccepting();
@@ -539,12 +547,13 @@ void Master::reload(const std::string& trigger) {
   // The probe runs as a child watched from the loop: workers keep being heard (heartbeats,
   // state, messages) however long the plugin takes to load.
   probing_ = true;
-  startPluginProbe(loop_, store_.exe(), copy.path, kProbeTimeoutMs,
-                   [this, cfg, copy](ProbeResult r) { onReloadProbed(cfg, copy, r); });
+  probePid_ = startPluginProbe(loop_, store_.exe(), copy.path, kProbeTimeoutMs,
+                               [this, cfg, copy](ProbeResult r) { onReloadProbed(cfg, copy, r); });
 }
 
 void Master::onReloadProbed(const config::Config& cfg, const PluginStore::Prepared& copied, const ProbeResult& r) {
   probing_ = false;
+  probePid_ = 0;
   if (stopping_) {
     store_.discard(copied.path);
     return;
@@ -669,6 +678,14 @@ void Master::onPluginsChanged(const char* filename) {
 
 // ---- plugin messages ----
 
+bool Master::backlogged(WorkerProcess& wp) {
+  if (wp.stateStale) return true;
+  if (wp.state != WorkerProcess::State::Starting || !wp.channel || wp.channel->queuedBytes() <= kStartingQueueCap)
+    return false;
+  wp.stateStale = true;  // the queue stops growing here
+  return true;
+}
+
 void Master::sendSnapshot(WorkerProcess& wp) {
   if (!wp.channel) return;
   for (const std::string& part : state_->snapshot()) wp.channel->send(ipc::MsgType::State, part);
@@ -713,6 +730,13 @@ void Master::relay(WorkerProcess& from, const std::string& frame) {
   for (auto& [serial, w] : workers_) {
     if (m.kind == ipc::PluginMessage::Broadcast && !m.includeSelf && serial == from.serial) continue;
     if (m.kind == ipc::PluginMessage::SendTo && w->slot != int(m.target)) continue;
+    if (w->channel && backlogged(*w)) {
+      if (w->droppedMessages++ == 0)
+        log_.warning("[H0143] " + describe(*w) + " is still starting with " +
+                     std::to_string(w->channel->queuedBytes()) + " bytes queued: plugin messages to it are dropped "
+                     "until it is ready (counted)");
+      continue;
+    }
     delivered += w->channel && w->channel->send(ipc::MsgType::Message, encoded);
   }
   if (m.kind == ipc::PluginMessage::SendTo && delivered == 0)
@@ -814,6 +838,7 @@ void Master::onSignal(int sig) {
 
 void Master::stop(bool graceful) {
   stopping_ = true;
+  if (probing_ && probePid_ > 0) ::kill(probePid_, SIGKILL);  // a reload's probe: not worth waiting for
   updateAccepting();
   for (auto& [id, s] : slots_) uv_timer_stop(&s->respawn);
   for (auto& [serial, w] : workers_) {

@@ -78,6 +78,10 @@ class Master {
   /// A crash or hang in the middle of this request: counted against its route, which is
   /// quarantined past [cluster] quarantine_after within quarantine_seconds ([H0142]).
   void countPoison(const ipc::Score& sc);
+  /// A starting worker (not reading its channel yet) with more than kStartingQueueCap
+  /// queued: state changes to it coalesce into a snapshot at ready, messages are dropped.
+  bool backlogged(WorkerProcess& wp);
+  static constexpr size_t kStartingQueueCap = 4 << 20;
   /// The active quarantines, to a worker just spawned.
   void sendQuarantines(WorkerProcess& wp);
   /// Stops a held-back suicide replacement (reload, rollback).
@@ -142,7 +146,8 @@ class Master {
   uint64_t nextSerial_ = 1;
   bool startingUp_ = true;
   bool reloading_ = false;
-  bool probing_ = false;
+  bool probing_ = false;  ///< a reload's plugin probe is running (the loop goes on serving)
+  int probePid_ = 0;      ///< its pid, killed if hostd stops meanwhile
   uint64_t lastWatchdogMs_ = 0;
   std::map<std::string, std::deque<uint64_t>> poison_;  ///< "METHOD /path" -> crash/hang times
   std::map<std::string, uint64_t> quarantined_;         ///< "METHOD /path" -> until (loop ms)

@@ -69,8 +69,8 @@ struct Probe {
 
 }  // namespace
 
-void startPluginProbe(uv_loop_t* loop, const std::string& exe, const std::string& path, unsigned timeoutMs,
-                      std::function<void(ProbeResult)> done) {
+int startPluginProbe(uv_loop_t* loop, const std::string& exe, const std::string& path, unsigned timeoutMs,
+                     std::function<void(ProbeResult)> done) {
   auto* p = new Probe;
   p->exe = exe;
   p->path = path;
@@ -108,7 +108,7 @@ void startPluginProbe(uv_loop_t* loop, const std::string& exe, const std::string
     p->exited = p->eof = true;
     p->exitStatus = 1;
     p->finishIfDone();
-    return;
+    return 0;
   }
   uv_read_start(
       reinterpret_cast<uv_stream_t*>(&p->out),
@@ -131,6 +131,7 @@ void startPluginProbe(uv_loop_t* loop, const std::string& exe, const std::string
     p->timedOut = true;
     uv_process_kill(&p->process, SIGKILL);  // its exit (and the pipe's EOF) follow
   }, timeoutMs, 0);
+  return p->process.pid;
 }
 
 ProbeResult probePlugin(const std::string& exe, const std::string& path, unsigned timeoutMs) {

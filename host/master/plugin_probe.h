@@ -21,9 +21,10 @@ constexpr unsigned kProbeTimeoutMs = 10000;
 /// Starts `exe --probe-plugin path` on `loop` (a plugin whose static initialisers crash or
 /// hang takes only the child down) and calls done(result) once, from the loop, when it
 /// exited and its output (capped at 4 KiB) was read, or timeoutMs passed (the child is
-/// then SIGKILLed). The child inherits stdio only. Returns at once; the loop keeps serving.
-void startPluginProbe(uv_loop_t* loop, const std::string& exe, const std::string& path, unsigned timeoutMs,
-                      std::function<void(ProbeResult)> done);
+/// then SIGKILLed). The child inherits stdio only. Returns at once with the child's pid
+/// (0 if it could not start: done has then run already); the loop keeps serving.
+int startPluginProbe(uv_loop_t* loop, const std::string& exe, const std::string& path, unsigned timeoutMs,
+                     std::function<void(ProbeResult)> done);
 
 /// The same, for callers that have no loop running (start-up, `hostd -t`): runs the probe
 /// on a private loop and waits for it.

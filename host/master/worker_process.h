@@ -31,6 +31,8 @@ struct WorkerProcess {
   State state = State::Starting;
   bool replacementSpawned = false;  ///< it asked to die and its successor was started
   bool killed = false;              ///< SIGKILL sent (hung, start_timeout, protocol error)
+  bool stateStale = false;          ///< state changes were held back while it was starting
+  uint64_t droppedMessages = 0;     ///< plugin messages dropped while it was starting
   std::string lastError;            ///< the `init_failed` reason, if it sent one
   uint64_t startedMs = 0;
   uint64_t lastHeartbeatMs = 0;

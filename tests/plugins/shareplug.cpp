@@ -2,6 +2,8 @@
 #include <hostd/plugin.hpp>
 
 #include <chrono>
+#include <thread>
+#include <unistd.h>
 #include <csignal>
 #include <memory>
 #include <string>
@@ -39,6 +41,10 @@ struct SharePlug : hostd::Handler {
   std::string atInit;   // what the replica held when init ran
 
   void init() override {
+    // A slow start (a cache warming up) while this file exists: changes pile up meanwhile.
+    std::string marker = hostd::config("slow_init_if_exists");
+    if (!marker.empty() && access(marker.c_str(), F_OK) == 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::stoul(hostd::config("init_delay_ms", "3000"))));
     atInit = "keys:" + hostd::state::get("full/a").value_or("-") + "," + hostd::state::get("full/b").value_or("-") +
              ",count=" + std::to_string(hostd::state::get_int("count"));
     hostd::state::watch_prefix("w/", [this](std::string_view key, std::optional<std::string_view> value) {
