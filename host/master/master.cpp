@@ -7,6 +7,7 @@
 #include "ipc/message.h"
 #include "ipc/state_wire.h"
 #include "ipc/worker_contract.h"
+#include "master/exit_policy.h"
 
 #include <csignal>
 #include <cerrno>
@@ -27,7 +28,8 @@ Master::Master(std::shared_ptr<Generation> first, const Listener& listener, Plug
       listenFd_(listener.fd()),
       store_(store),
       loop_(uv_default_loop()),
-      log_(Poco::Logger::get("master")) {}
+      log_(Poco::Logger::get("master")),
+      poison_(current_->cfg.quarantine_after, uint64_t(current_->cfg.quarantine_seconds) * 1000) {}
 
 std::shared_ptr<Generation> Master::prepare(const config::Config& cfg, uint64_t id, int listenFd,
                                             PluginStore& store, std::string* why) {
@@ -319,11 +321,16 @@ void Master::kill(WorkerProcess& wp, const char* why) {
 void Master::onExit(WorkerProcess& wp, int64_t status, int sig) {
   std::string how = sig ? "killed by signal " + std::to_string(sig) + " (" + strsignal(sig) + ")"
                         : "exited with code " + std::to_string(status);
-  const WorkerProcess::State state = wp.state;
-  const bool currentGeneration = wp.generation == current_->id;
-  // Asked to go, replaced already, or of an older generation: not a crash.
-  const bool expected = state == WorkerProcess::State::Stopping || wp.replacementSpawned || stopping_ ||
-                        !currentGeneration;
+  ExitFacts facts;
+  facts.stopping = stopping_;
+  facts.askedToStop = wp.state == WorkerProcess::State::Stopping;
+  facts.replacementSpawned = wp.replacementSpawned;
+  facts.currentGeneration = wp.generation == current_->id;
+  facts.wasStarting = wp.state == WorkerProcess::State::Starting;
+  facts.reloading = reloading_;
+  facts.startingUp = startingUp_;
+  facts.fatalExitCode = !sig && status == ipc::kExitFatal;
+  const bool expected = expectedExit(facts);
   const int slotId = wp.slot;
   const uint64_t serial = wp.serial, replaces = wp.replaces;
   const uint64_t ranMs = now() - wp.startedMs;
@@ -346,33 +353,34 @@ void Master::onExit(WorkerProcess& wp, int64_t status, int sig) {
   updateAccepting();
   retireSlotSocket(slotId);
 
-  if (stopping_) {
-    maybeFinish();
-    return;
-  }
   // A replacement that died before it was ready still owes its predecessor a stop.
-  if (replaces && state == WorkerProcess::State::Starting) {
+  if (!stopping_ && replaces && facts.wasStarting) {
     if (WorkerProcess* old = find(replaces)) askToStop(*old, "its replacement failed");
   }
-  if (expected) return;
-  if (state == WorkerProcess::State::Starting && reloading_) {
-    rollback("worker " + std::to_string(slotId) + " of the new build " + how +
-             (lastError.empty() ? " before it was ready" : ": " + lastError));
-    return;
+  switch (classifyExit(facts)) {
+    case ExitDecision::FinishStop:
+      maybeFinish();
+      break;
+    case ExitDecision::Expected:
+      break;
+    case ExitDecision::Rollback:
+      rollback("worker " + std::to_string(slotId) + " of the new build " + how +
+               (lastError.empty() ? " before it was ready" : ": " + lastError));
+      break;
+    case ExitDecision::StartupFailed:
+      startupFailed(lastError.empty() ? "worker " + std::to_string(slotId) + " " + how + " before it was ready"
+                                      : lastError);
+      break;
+    case ExitDecision::GiveUpFatal:
+      log_.critical("[H0113] worker slot " + std::to_string(slotId) +
+                    " exited with the fatal code (it cannot start): not respawning it until a reload");
+      slot(slotId).givenUp = true;
+      exitIfNoneCanServe();
+      break;
+    case ExitDecision::Crash:
+      onCrash(slotId, ranMs, how);
+      break;
   }
-  if (startingUp_ && state == WorkerProcess::State::Starting) {
-    startupFailed(lastError.empty() ? "worker " + std::to_string(slotId) + " " + how + " before it was ready"
-                                    : lastError);
-    return;
-  }
-  if (!sig && status == ipc::kExitFatal) {
-    log_.critical("[H0113] worker slot " + std::to_string(slotId) +
-                  " exited with the fatal code (it cannot start): not respawning it until a reload");
-    slot(slotId).givenUp = true;
-    exitIfNoneCanServe();
-    return;
-  }
-  onCrash(slotId, ranMs, how);
 }
 
 void Master::onCrash(int slotId, uint64_t ranMs, const std::string& how) {
@@ -393,41 +401,22 @@ void Master::onCrash(int slotId, uint64_t ranMs, const std::string& how) {
 }
 
 void Master::countPoison(const ipc::Score& sc) {
-  const config::Config& cfg = current_->cfg;
-  if (cfg.quarantine_after == 0) return;
-  std::string path = sc.target.substr(0, sc.target.find('?'));
-  if (!path.empty() && path[0] != '/' && path.find("://") != std::string::npos) {  // absolute-form
-    size_t slash = path.find('/', path.find("://") + 3);
-    path = slash == std::string::npos ? "/" : path.substr(slash);
-  }
-  std::string route = sc.method + " " + path;
-  const uint64_t t = now(), window = uint64_t(cfg.quarantine_seconds) * 1000;
-  std::deque<uint64_t>& hits = poison_[route];
-  hits.push_back(t);
-  while (!hits.empty() && t - hits.front() >= window) hits.pop_front();
-  if (hits.size() < cfg.quarantine_after || quarantined_.count(route)) return;
-  quarantined_[route] = t + window;
-  ++quarantines_;
-  log_.critical("[H0142] quarantining " + app::logSafe(route, 300) + " for " + std::to_string(cfg.quarantine_seconds) +
-                " s: it crashed or hung a worker " + std::to_string(hits.size()) + " times within " +
-                std::to_string(cfg.quarantine_seconds) + " s (last from " + app::logSafe(sc.remote, 48) +
-                "); workers answer it 503 without running the plugin (quarantine #" + std::to_string(quarantines_) +
-                "; a reload clears it)");
-  std::string frame = std::to_string(cfg.quarantine_seconds) + " " + route;
+  const std::string route = PoisonTracker::routeOf(sc.method, sc.target);
+  const size_t hits = poison_.hit(route, now());
+  if (!hits) return;
+  const unsigned seconds = current_->cfg.quarantine_seconds;
+  log_.critical("[H0142] quarantining " + app::logSafe(route, 300) + " for " + std::to_string(seconds) +
+                " s: it crashed or hung a worker " + std::to_string(hits) + " times within " + std::to_string(seconds) +
+                " s (last from " + app::logSafe(sc.remote, 48) + "); workers answer it 503 without running the plugin "
+                "(quarantine #" + std::to_string(++quarantines_) + "; a reload clears it)");
   for (auto& [serial, w] : workers_)
-    if (w->channel) w->channel->send(ipc::MsgType::Quarantine, frame);
+    if (w->channel) w->channel->send(ipc::MsgType::Quarantine, std::to_string(seconds) + " " + route);
 }
 
 void Master::sendQuarantines(WorkerProcess& wp) {
-  const uint64_t t = now();
-  for (auto it = quarantined_.begin(); it != quarantined_.end();) {
-    if (t >= it->second) {
-      it = quarantined_.erase(it);
-      continue;
-    }
-    if (wp.channel) wp.channel->send(ipc::MsgType::Quarantine, std::to_string((it->second - t + 999) / 1000) + " " + it->first);
-    ++it;
-  }
+  if (!wp.channel) return;
+  for (const auto& [route, msLeft] : poison_.active(now()))
+    wp.channel->send(ipc::MsgType::Quarantine, std::to_string((msLeft + 999) / 1000) + " " + route);
 }
 
 void Master::cancelHeldReplacement(Slot& s) {
@@ -573,8 +562,7 @@ void Master::onReloadProbed(const config::Config& cfg, const PluginStore::Prepar
   steerForScheduling();
   rollSlot_ = 1;
   // A reload (a fixed build, presumably) lifts every quarantine.
-  poison_.clear();
-  quarantined_.clear();
+  poison_ = PoisonTracker(cfg.quarantine_after, uint64_t(cfg.quarantine_seconds) * 1000);
   for (auto& [serial, w] : workers_)
     if (w->channel) w->channel->send(ipc::MsgType::Quarantine, "0");
   for (auto& [id, s] : slots_) {  // a reload gives given-up slots a new chance

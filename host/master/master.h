@@ -7,6 +7,7 @@
 #include "master/plugin_store.h"
 #include "master/restart_policy.h"
 #include "master/shared_state.h"
+#include "master/poison_tracker.h"
 #include "master/sealed_file.h"
 #include "master/spawner.h"
 #include "master/worker_process.h"
@@ -149,8 +150,7 @@ class Master {
   bool probing_ = false;  ///< a reload's plugin probe is running (the loop goes on serving)
   int probePid_ = 0;      ///< its pid, killed if hostd stops meanwhile
   uint64_t lastWatchdogMs_ = 0;
-  std::map<std::string, std::deque<uint64_t>> poison_;  ///< "METHOD /path" -> crash/hang times
-  std::map<std::string, uint64_t> quarantined_;         ///< "METHOD /path" -> until (loop ms)
+  PoisonTracker poison_;  ///< routes that crash or hang workers ([cluster] quarantine_*)
   uint64_t quarantines_ = 0;  ///< when checkHeartbeats last ran (a late tick judges nobody)  ///< a reload's plugin probe is running (the loop goes on serving)
   int rollSlot_ = 0;  ///< the slot being rolled over to the new generation
   bool stopping_ = false;
