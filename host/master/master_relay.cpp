@@ -5,7 +5,6 @@
 #include "app/logging.h"
 #include "ipc/message.h"
 
-
 namespace hostd::master {
 
 bool Master::backlogged(WorkerProcess& wp) {

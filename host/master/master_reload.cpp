@@ -2,8 +2,6 @@
 // one slot at a time, roll back when it cannot serve; and the plugins-directory watch.
 #include "master/master.h"
 
-
-
 namespace hostd::master {
 
 void Master::reload(const std::string& trigger) {

@@ -4,7 +4,6 @@
 
 #include "ipc/fd_passing.h"
 
-
 namespace hostd::master {
 
 int Master::listenFdFor(int slotId) {
