@@ -32,13 +32,16 @@ void ScoreWriter::attach(int fd) {
   close(fd);
 }
 
-void ScoreWriter::begin(std::string_view method, std::string_view target, std::string_view remote) {
+void ScoreWriter::begin(std::string_view method, std::string_view target, std::string_view path,
+                        std::string_view remote) {
   if (!slot_) return;
   ScoreSlot& s = *slot_;
   s.seq.fetch_add(1, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
   put(s.method, method, &s.methodLen);
   put(s.target, target, &s.targetLen);
+  put(s.path, path, &s.pathLen);
+  if (path.size() > sizeof s.path) s.pathLen = kPathTooLong;
   put(s.remote, remote, &s.remoteLen);
   s.startedMs = monotonicMs();
   s.busy = 1;
@@ -83,6 +86,7 @@ Score ScoreBoardSlot::read() const {
     out.method.assign(s.method, std::min<size_t>(s.methodLen, sizeof s.method));
     out.target.assign(s.target, std::min<size_t>(s.targetLen, sizeof s.target));
     out.remote.assign(s.remote, std::min<size_t>(s.remoteLen, sizeof s.remote));
+    out.path.assign(s.path, s.pathLen == kPathTooLong ? 0 : std::min<size_t>(s.pathLen, sizeof s.path));
     uint64_t started = s.startedMs;
     std::atomic_thread_fence(std::memory_order_acquire);
     out.forMs = started ? monotonicMs() - std::min(started, monotonicMs()) : 0;

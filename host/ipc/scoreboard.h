@@ -19,16 +19,20 @@ struct ScoreSlot {
   uint64_t startedMs;         ///< CLOCK_MONOTONIC ms when it started
   uint8_t methodLen, remoteLen;
   uint16_t targetLen;
+  uint16_t pathLen;           ///< kPathTooLong: the path did not fit (never quarantined)
   char method[16];
-  char target[256];           ///< truncated
+  char target[256];           ///< truncated: for the log line
+  char path[256];             ///< the parsed path (no query, origin-form): the route's key
   char remote[48];
 };
+constexpr uint16_t kPathTooLong = 0xffff;
 static_assert(std::atomic<uint32_t>::is_always_lock_free, "the scoreboard needs lock-free atomics");
 
 /// What a reader saw.
 struct Score {
   bool busy = false;
   std::string method, target, remote;
+  std::string path;          ///< empty if it did not fit the slot
   uint64_t forMs = 0;  ///< how long it had been running
 };
 
@@ -40,7 +44,7 @@ class ScoreWriter {
  public:
   /// Maps fd (and closes it). A writer without a slot (fd < 0, or mmap failed) does nothing.
   void attach(int fd);
-  void begin(std::string_view method, std::string_view target, std::string_view remote);
+  void begin(std::string_view method, std::string_view target, std::string_view path, std::string_view remote);
   void end();
 
  private:

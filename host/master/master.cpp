@@ -101,7 +101,8 @@ int Master::run() {
       if (w->channel && !backlogged(*w)) w->channel->send(ipc::MsgType::State, change);
   };
   sinks.reset = [this] {
-    for (auto& [serial, w] : workers_) sendSnapshot(*w);
+    for (auto& [serial, w] : workers_)
+      if (!backlogged(*w)) sendSnapshot(*w);  // a starting one gets its own when ready
   };
   state_ = std::make_unique<SharedState>(loop_, current_->cfg.state, std::move(sinks));
   log_.information("[H0137] shared state: " + state_->describe());
@@ -184,8 +185,8 @@ WorkerProcess* Master::spawn(int slotId, uint64_t replaces) {
                          kill(*w, "protocol error");
                        }
                      });
+  sendQuarantines(*wp);  // before the snapshot: in force by the time it serves
   sendSnapshot(*wp);
-  sendQuarantines(*wp);
   return wp;
 }
 
@@ -338,7 +339,7 @@ void Master::onExit(WorkerProcess& wp, int64_t status, int sig) {
   std::string line = "[H0109] " + describe(wp) + " " + how;
   if (!lastError.empty()) line += ": " + lastError;
   // A crash or a hang: name the request its plugin was running, and count it against the route.
-  if ((!expected || wp.killed) && wp.score) {
+  if ((!expected || wp.killedAsHung) && wp.score) {
     ipc::Score sc = wp.score->read();
     if (sc.busy) {
       line += " while serving " + app::logSafe(sc.method, 16) + " " + app::logSafe(sc.target, 256) + " from " +
@@ -381,6 +382,8 @@ void Master::onExit(WorkerProcess& wp, int64_t status, int sig) {
       onCrash(slotId, ranMs, how);
       break;
   }
+  // Also after an expected exit: the last worker of a slot that gave up (a refused suicide).
+  if (!stopping_) exitIfNoneCanServe();
 }
 
 void Master::onCrash(int slotId, uint64_t ranMs, const std::string& how) {
@@ -417,7 +420,7 @@ void Master::giveUp(Slot& s) {
 }
 
 void Master::exitIfNoneCanServe() {
-  if (stopping_ || startingUp_) return;
+  if (stopping_) return;
   for (unsigned id = 1; id <= current_->cfg.workers; ++id)
     if (!slot(int(id)).givenUp) return;
   for (auto& [serial, w] : workers_)
@@ -518,8 +521,10 @@ void Master::checkHeartbeats() {
   const uint64_t limit = uint64_t(current_->cfg.heartbeat_timeout) * 1000;
   const uint64_t startLimit = uint64_t(current_->cfg.start_timeout) * 1000;
   for (auto& [serial, w] : workers_) {
-    if (w->state == WorkerProcess::State::Ready && t - w->lastHeartbeatMs > limit)
+    if (w->state == WorkerProcess::State::Ready && t - w->lastHeartbeatMs > limit) {
+      w->killedAsHung = true;  // what it was serving is to blame (forensics, quarantine)
       kill(*w, ("hung: no heartbeat for " + std::to_string(current_->cfg.heartbeat_timeout) + " s").c_str());
+    }
     else if (w->state == WorkerProcess::State::Starting && !w->killed && t - w->startedMs > startLimit) {
       w->lastError = "not ready within start_timeout (" + std::to_string(current_->cfg.start_timeout) + " s)";
       kill(*w, ("not ready within start_timeout = " + std::to_string(current_->cfg.start_timeout) + " s").c_str());

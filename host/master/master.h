@@ -151,7 +151,7 @@ class Master {
   int probePid_ = 0;      ///< its pid, killed if hostd stops meanwhile
   uint64_t lastWatchdogMs_ = 0;
   PoisonTracker poison_;  ///< routes that crash or hang workers ([cluster] quarantine_*)
-  uint64_t quarantines_ = 0;  ///< when checkHeartbeats last ran (a late tick judges nobody)  ///< a reload's plugin probe is running (the loop goes on serving)
+  uint64_t quarantines_ = 0;  ///< routes quarantined so far
   int rollSlot_ = 0;  ///< the slot being rolled over to the new generation
   bool stopping_ = false;
   bool finished_ = false;  ///< loop handles closed; uv_run is about to return

@@ -74,7 +74,9 @@ void Master::relay(WorkerProcess& from, const std::string& frame) {
 }
 
 void Master::countPoison(const ipc::Score& sc) {
-  const std::string route = PoisonTracker::routeOf(sc.method, sc.target);
+  if (sc.path.empty()) return;  // too long to be a route key: never quarantine a guess
+  // The worker's own parse of the path: the same key it checks (not re-derived from the target).
+  const std::string route = sc.method + " " + sc.path;
   const size_t hits = poison_.hit(route, now());
   if (!hits) return;
   const unsigned seconds = current_->cfg.quarantine_seconds;

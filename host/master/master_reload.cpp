@@ -63,9 +63,8 @@ void Master::onReloadProbed(const config::Config& cfg, const PluginStore::Prepar
   steerForScheduling();
   rollSlot_ = 1;
   // A reload (a fixed build, presumably) lifts every quarantine.
+  // (Old-build workers keep theirs until they drained: they still run the crashing build.)
   poison_ = PoisonTracker(cfg.quarantine_after, uint64_t(cfg.quarantine_seconds) * 1000);
-  for (auto& [serial, w] : workers_)
-    if (w->channel) w->channel->send(ipc::MsgType::Quarantine, "0");
   for (auto& [id, s] : slots_) {  // a reload gives given-up slots a new chance
     cancelHeldReplacement(*s);
     s->givenUp = false;
@@ -159,7 +158,7 @@ void Master::onPluginsChanged(const char* filename) {
   // atomic rename of a finished file is the documented deploy path.)
   uv_timer_start(&debounce_, [](uv_timer_t* t) {
     auto* m = static_cast<Master*>(t->data);
-    if (m->reloading_) return;  // a newer build landed mid-reload: the repeat retries
+    if (m->reloading_ || m->probing_) return;  // a newer build landed mid-reload: the repeat retries
     uv_timer_stop(t);
     m->reload(m->current_->cfg.handler + ".so changed in " + m->watchedDir_);
   }, 500, 500);

@@ -13,6 +13,7 @@ namespace hostd::master {
 namespace {
 
 constexpr size_t kMaxOutput = 4096;
+constexpr uint64_t kEofGraceMs = 1000;  // after the probe exited, for the rest of its output
 
 /// One probe child: its process handle, its output pipe, its timeout. Frees itself once
 /// all three handles are closed.
@@ -34,6 +35,11 @@ struct Probe {
       auto* p = static_cast<Probe*>(h->data);
       if (--p->open == 0) delete p;
     });
+  }
+  void outputDone() {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&out));
+    eof = true;
+    finishIfDone();
   }
   void finishIfDone() {
     if (reported || !exited || (!eof && !timedOut)) return;
@@ -100,6 +106,9 @@ int startPluginProbe(uv_loop_t* loop, const std::string& exe, const std::string&
     p->exitStatus = status;
     p->termSignal = p->timedOut ? 0 : sig;
     p->finishIfDone();
+    // Something the plugin started may hold the pipe open: its verdict is in already.
+    if (!p->reported) uv_timer_start(&p->timer, [](uv_timer_t* t) { static_cast<Probe*>(t->data)->outputDone(); },
+                                     kEofGraceMs, 0);
   };
   int rc = uv_spawn(loop, &p->process, &opts);
   p->open = 3;  // uv_spawn initialised the process handle even if it failed
@@ -121,13 +130,12 @@ int startPluginProbe(uv_loop_t* loop, const std::string& exe, const std::string&
         if (n > 0) {
           p->text.append(buf->base, std::min(size_t(n), kMaxOutput - std::min(kMaxOutput, p->text.size())));
         } else if (n < 0) {
-          uv_read_stop(s);
-          p->eof = true;
-          p->finishIfDone();
+          p->outputDone();
         }
       });
   uv_timer_start(&p->timer, [](uv_timer_t* t) {
     auto* p = static_cast<Probe*>(t->data);
+    if (p->exited) return p->outputDone();  // (not reached: the exit re-arms the timer)
     p->timedOut = true;
     uv_process_kill(&p->process, SIGKILL);  // its exit (and the pipe's EOF) follow
   }, timeoutMs, 0);

@@ -5,7 +5,10 @@
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -18,17 +21,22 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A lock nobody holds: the master that made the directory is gone.
+// A directory of a master that is gone: ours (owner), made by a master (.lock), and its
+// lock is free. Anything else in the cache directory is left alone.
 bool abandoned(const fs::path& dir) {
-  int fd = open((dir / ".lock").c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    // No lock file: a master died while creating it, or another is creating it right now.
-    struct stat st {};
-    return stat(dir.c_str(), &st) == 0 && time(nullptr) - st.st_mtime > 60;
-  }
+  struct stat st {};
+  if (lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) return false;
+  int fd = open((dir / ".lock").c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return false;
   bool free = flock(fd, LOCK_EX | LOCK_NB) == 0;
   close(fd);
   return free;
+}
+
+std::string octal(mode_t m) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", unsigned(m & 07777));
+  return buf;
 }
 
 }  // namespace
@@ -41,27 +49,48 @@ std::string PluginStore::defaultCacheDir() {
 
 PluginStore::PluginStore(std::string exe, std::string cacheDir) : exe_(std::move(exe)) {
   if (cacheDir.empty()) cacheDir = defaultCacheDir();
-  std::error_code ec;
-  fs::create_directories(cacheDir, ec);
-  if (ec) throw std::runtime_error("[plugins] cache_dir " + cacheDir + ": cannot create it: " + ec.message());
-  chmod(cacheDir.c_str(), 0700);
+  const std::string key = "[plugins] cache_dir " + cacheDir;
+  struct stat st {};
+  if (lstat(cacheDir.c_str(), &st) != 0) {
+    std::error_code ec;
+    fs::create_directories(fs::path(cacheDir).parent_path(), ec);
+    if (mkdir(cacheDir.c_str(), 0700) != 0 && errno != EEXIST)
+      throw std::runtime_error(key + ": cannot create it: " + std::strerror(errno));
+    lstat(cacheDir.c_str(), &st);
+  }
+  // Workers load code from here: it must be ours alone (a directory someone else can
+  // write to, or swap, would let them choose what the workers run).
+  if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
+    throw std::runtime_error(key + " must be a directory (not a symlink) owned by uid " + std::to_string(geteuid()) +
+                             " and not writable by group or others; it is " +
+                             (S_ISLNK(st.st_mode) ? std::string("a symlink")
+                                                  : "owned by uid " + std::to_string(st.st_uid) + ", mode " +
+                                                        octal(st.st_mode)) +
+                             ". Use another directory, or fix it: chown, chmod 0700");
   struct statvfs vfs {};
   if (statvfs(cacheDir.c_str(), &vfs) == 0 && (vfs.f_flag & ST_NOEXEC))
-    throw std::runtime_error("[plugins] cache_dir " + cacheDir +
+    throw std::runtime_error(key +
                              " is on a filesystem mounted noexec: the private plugin copies could not be "
                              "loaded from there; set [plugins] cache_dir to a directory on an exec mount");
+  std::error_code ec;
   for (const fs::directory_entry& e : fs::directory_iterator(cacheDir, ec)) {
     if (e.path().filename().string().rfind("master-", 0) == 0 && abandoned(e.path())) {
       fs::remove_all(e.path(), ec);
       ++removedStale_;
     }
   }
-  std::string tmpl = cacheDir + "/master-" + std::to_string(getpid()) + "-XXXXXX";
-  if (!mkdtemp(tmpl.data())) throw std::runtime_error("cannot create a private plugin directory " + tmpl);
-  dir_ = tmpl;
-  lockFd_ = open((dir_ + "/.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  // Locked before it is visible under a master- name: another master starting at the same
+  // moment never sees it unlocked.
+  std::string tmpl = cacheDir + "/.new-" + std::to_string(getpid()) + "-XXXXXX";
+  if (!mkdtemp(tmpl.data())) throw std::runtime_error("cannot create a private plugin directory in " + cacheDir);
+  lockFd_ = open((tmpl + "/.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lockFd_ < 0 || flock(lockFd_, LOCK_EX | LOCK_NB) != 0)
-    throw std::runtime_error("cannot lock the private plugin directory " + dir_);
+    throw std::runtime_error("cannot lock the private plugin directory " + tmpl);
+  dir_ = cacheDir + "/master-" + tmpl.substr(cacheDir.size() + 6);
+  if (rename(tmpl.c_str(), dir_.c_str()) != 0) {
+    fs::remove_all(tmpl, ec);
+    throw std::runtime_error("cannot create the private plugin directory " + dir_ + ": " + std::strerror(errno));
+  }
 }
 
 PluginStore::~PluginStore() {

@@ -2,16 +2,6 @@
 
 namespace hostd::master {
 
-std::string PoisonTracker::routeOf(std::string_view method, std::string_view target) {
-  std::string_view path = target.substr(0, target.find('?'));
-  if (!path.empty() && path[0] != '/' && path != "*") {  // absolute-form: http://host/path
-    size_t scheme = path.find("://");
-    size_t slash = scheme == std::string_view::npos ? std::string_view::npos : path.find('/', scheme + 3);
-    path = slash == std::string_view::npos ? std::string_view("/") : path.substr(slash);
-  }
-  return std::string(method) + " " + std::string(path);
-}
-
 size_t PoisonTracker::hit(const std::string& route, uint64_t nowMs) {
   if (after_ == 0) return 0;
   std::deque<uint64_t>& h = hits_[route];

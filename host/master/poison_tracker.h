@@ -18,9 +18,6 @@ class PoisonTracker {
   /// within windowMs. after = 0: never.
   PoisonTracker(unsigned after, uint64_t windowMs) : after_(after), windowMs_(windowMs) {}
 
-  /// "METHOD /path" of a request-target (query dropped, absolute-form reduced to its path).
-  static std::string routeOf(std::string_view method, std::string_view target);
-
   /// A worker crashed or hung serving `route` at nowMs. Returns how many hits the route
   /// has in the window if this one quarantines it, else 0.
   size_t hit(const std::string& route, uint64_t nowMs);

@@ -31,6 +31,7 @@ struct WorkerProcess {
   State state = State::Starting;
   bool replacementSpawned = false;  ///< it asked to die and its successor was started
   bool killed = false;              ///< SIGKILL sent (hung, start_timeout, protocol error)
+  bool killedAsHung = false;        ///< ... because it stopped answering while serving
   bool stateStale = false;          ///< state changes were held back while it was starting
   uint64_t droppedMessages = 0;     ///< plugin messages dropped while it was starting
   std::string lastError;            ///< the `init_failed` reason, if it sent one

@@ -90,6 +90,7 @@ WorkerEnv readWorkerEnv() {
   e.pluginPath = envOr(ipc::kEnvPluginPath);
   e.config = config::fromJson(readConfigFd(envInt(ipc::kEnvConfigFd)));
   e.scoreboardFd = envInt(ipc::kEnvScoreboardFd);
+  if (e.scoreboardFd < 0) close(ipc::kWorkerScoreboardFd);  // none was passed: nothing may sit there
   return e;
 }
 
@@ -229,7 +230,7 @@ void Worker::handle(http::Request& req, http::Response& res) {
   if (!quarantine_.empty() && answerQuarantined(req, res)) return;
   char err[1024];
   err[0] = '\0';
-  score_.begin(req.method(), req.target(), req.remoteAddr());
+  score_.begin(req.method(), req.target(), req.path(), req.remoteAddr());
   int rc = plugin_.desc->on_request(pluginState_, reinterpret_cast<hostd_request*>(uintptr_t(req.token())),
                                     reinterpret_cast<hostd_response*>(uintptr_t(res.token())), err, sizeof err);
   score_.end();

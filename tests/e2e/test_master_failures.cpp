@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <sys/stat.h>
 #include <cstdlib>
 #include <filesystem>
 
@@ -88,7 +89,7 @@ TEST_CASE("plugin copies left by a killed master are removed by the next one", "
 
 TEST_CASE("a plugin cache on a noexec mount is refused with a clear message", "[e2e][master]") {
   TempDir mountPoint;
-  if (::system(("mount -t tmpfs -o noexec,size=4m tmpfs " + mountPoint.path() + " 2>/dev/null").c_str()) != 0) {
+  if (::system(("mount -t tmpfs -o noexec,size=4m,mode=0700 tmpfs " + mountPoint.path() + " 2>/dev/null").c_str()) != 0) {
     WARN("cannot mount a tmpfs here (not root?): the noexec refusal is not exercised");
     return;
   }
@@ -188,4 +189,32 @@ TEST_CASE("state changes for a worker still in its init are bounded and coalesce
     return inARow >= 20;
   }, 10s, 1ms);
   CHECK(consistent);
+}
+
+TEST_CASE("a plugin cache another user could write to is refused", "[e2e][master]") {
+  // Workers load code from there: a directory writable by others (or not ours) would let
+  // them choose what the workers run.
+  TempDir shared;
+  REQUIRE(::chmod(shared.path().c_str(), 01777) == 0);
+  RunResult r = runHostd({"-c", TempDir().write("server.ini", testConfig("testplug", 1,
+                                                  "[plugins]\ncache_dir = " + shared.path() + "\n"))});
+  CHECK(r.exitCode == 1);
+  CHECK_THAT(r.output, Catch::Contains("not writable by group or others") && Catch::Contains("mode 1777"));
+}
+
+TEST_CASE("the last slot giving up through a refused suicide also ends in exit 3", "[e2e][master]") {
+  // Review finding: the give-up ran while the suicided worker still counted as serving, and
+  // its (expected) exit was not checked again: no [H0140], a socket nobody served.
+  HostdProcess h(testConfig("testplug", 1, "[cluster]\nrestart_limit = 1\n"));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  httpGet(port, "/fatal");
+  REQUIRE(h.waitForLogCount("[H0104]", 2, 10s));  // the replacement (the one restart allowed)
+  REQUIRE(h.waitForLog("[H0109]", 10s));           // ... and the old one is gone: this hits the new one
+  httpGet(port, "/fatal");
+  REQUIRE(h.waitForLog("[H0114]", 10s));
+  CHECK(h.waitForLog("[H0140]", 10s));
+  auto code = h.waitExit(15s);
+  REQUIRE(code);
+  CHECK(*code == 3);
 }

@@ -35,11 +35,3 @@ TEST_CASE("quarantine_after = 0 never quarantines, and clear() forgives everythi
   p.clear();
   CHECK(p.active(1).empty());
 }
-
-TEST_CASE("routes are method and path: query dropped, absolute-form reduced to its path", "[poison]") {
-  CHECK(PoisonTracker::routeOf("GET", "/crash?n=1") == "GET /crash");
-  CHECK(PoisonTracker::routeOf("POST", "/a/b") == "POST /a/b");
-  CHECK(PoisonTracker::routeOf("GET", "http://example.com/crash?x") == "GET /crash");
-  CHECK(PoisonTracker::routeOf("GET", "http://example.com") == "GET /");
-  CHECK(PoisonTracker::routeOf("OPTIONS", "*") == "OPTIONS *");
-}
