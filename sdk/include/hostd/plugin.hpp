@@ -26,11 +26,12 @@
 // With [cluster] on_exception = replace (default: respond) an exception also replaces the
 // worker, through the restart policy (backoff, give-up), like hostd::fatal().
 //
-// Lifetime: Request is valid during on_request() only. Response is a small copyable
+// Lifetime: Request is valid during on_request() only; used later its accessors return
+// empty views (header_at throws hostd::Error, HOSTD_ESTALE). Response is a small copyable
 // handle, valid until send()/end(); copies may be kept (in a timer, a completion) to
-// finish it later. Any use of a Request or Response after its request ended throws
-// hostd::Error with code HOSTD_ESTALE and touches nothing else: never the next request on
-// the same connection, never freed memory.
+// finish it later; any use after that throws hostd::Error with code HOSTD_ESTALE. Either
+// way nothing else is touched: never the next request on the same connection, never
+// freed memory.
 //
 // Back-pressure: a slow client makes output pile up in the worker. To stream a large
 // body with bounded memory, write while res.writable(), then res.on_drain(continue):
