@@ -90,24 +90,29 @@ bool RawConn::fill(Clock::time_point deadline) {
   return true;
 }
 
+bool parseResponseHead(const std::string& text, HttpResponse* out) {
+  std::istringstream head(text);
+  std::string line;
+  std::getline(head, line);
+  if (line.rfind("HTTP/1.", 0) != 0 || line.size() < 12) return false;
+  out->status = std::atoi(line.c_str() + 9);
+  while (std::getline(head, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    size_t v = line.find_first_not_of(' ', colon + 1);
+    out->headers[lower(line.substr(0, colon))] = v == std::string::npos ? "" : line.substr(v);
+  }
+  return true;
+}
+
 std::optional<HttpResponse> RawConn::readResponse(Ms timeout) {
   auto deadline = Clock::now() + timeout;
   size_t headEnd;
   while ((headEnd = buf_.find("\r\n\r\n")) == std::string::npos)
     if (!fill(deadline)) return std::nullopt;
   HttpResponse r;
-  std::istringstream head(buf_.substr(0, headEnd));
-  std::string line;
-  std::getline(head, line);
-  if (line.rfind("HTTP/1.", 0) != 0 || line.size() < 12) return std::nullopt;
-  r.status = std::atoi(line.c_str() + 9);
-  while (std::getline(head, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    size_t colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    size_t v = line.find_first_not_of(' ', colon + 1);
-    r.headers[lower(line.substr(0, colon))] = v == std::string::npos ? "" : line.substr(v);
-  }
+  if (!parseResponseHead(buf_.substr(0, headEnd), &r)) return std::nullopt;
   buf_.erase(0, headEnd + 4);
   if (r.status < 200 || r.status == 204 || r.status == 304) return r;
   if (lower(r.headers["transfer-encoding"]) == "chunked") {

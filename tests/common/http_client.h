@@ -21,6 +21,10 @@ struct HttpResponse {
   std::string body;
 };
 
+/// Parses a response head (status line and headers, without the blank line) into *out.
+/// False if the status line is not HTTP/1.x.
+bool parseResponseHead(const std::string& head, HttpResponse* out);
+
 /// One request on a fresh connection with "Connection: close".
 std::optional<HttpResponse> httpRequest(uint16_t port, const std::string& method, const std::string& target,
                                         const std::string& body = "", Ms timeout = Ms(5000));

@@ -93,18 +93,7 @@ class Sock {
     while ((headEnd = buf_.find("\r\n\r\n")) == std::string::npos)
       if (!fill(deadline)) return std::nullopt;
     HttpResponse r;
-    std::istringstream head(buf_.substr(0, headEnd));
-    std::string line;
-    std::getline(head, line);
-    if (line.rfind("HTTP/1.1 ", 0) != 0 || line.size() < 12) return std::nullopt;
-    r.status = std::atoi(line.c_str() + 9);
-    while (std::getline(head, line)) {
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      size_t colon = line.find(':');
-      if (colon == std::string::npos) continue;
-      size_t v = line.find_first_not_of(' ', colon + 1);
-      r.headers[lower(line.substr(0, colon))] = v == std::string::npos ? "" : line.substr(v);
-    }
+    if (buf_.compare(0, 9, "HTTP/1.1 ") != 0 || !parseResponseHead(buf_.substr(0, headEnd), &r)) return std::nullopt;
     buf_.erase(0, headEnd + 4);
     if (!r.headers.count("content-length")) return std::nullopt;
     size_t len = std::stoul(r.headers["content-length"]);

@@ -57,6 +57,12 @@ class Engine {
 
   uint16_t port() const { return port_; }
   http::Server& server() { return *server_; }
+  /// Requests the server handed to its handler so far (read on the loop).
+  uint64_t handled() {
+    uint64_t n = 0;
+    onLoop([&] { n = server_->stats().requests; });
+    return n;
+  }
   uv_loop_t* loop() { return &loop_; }
 
   /// Runs fn on the loop thread and waits for it.
@@ -251,11 +257,7 @@ TEST_CASE("drain: idle connections close, an in-flight request finishes with Con
   REQUIRE(idle.readResponse());
   RawConn busy(e.port());
   busy.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
-  REQUIRE(waitUntil([&] {
-    uint64_t n = 0;
-    e.onLoop([&] { n = e.server().stats().requests; });
-    return n == 2;
-  }, 2s));
+  REQUIRE(waitUntil([&] { return e.handled() == 2; }, 2s));
   std::atomic<bool> drained{false};
   e.onLoop([&] { e.server().drain([&] { drained = true; }); });
   auto r = busy.readResponse();
@@ -339,11 +341,7 @@ TEST_CASE("past max_output_buffer a connection stops parsing pipelined requests 
   std::string many;
   for (int i = 0; i < 200; ++i) many += "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
   c.send(many);
-  auto handled = [&] {
-    uint64_t n = 0;
-    e.onLoop([&] { n = e.server().stats().requests; });
-    return n;
-  };
+  auto handled = [&] { return e.handled(); };
   // The client reads nothing: the kernel buffers fill, then parsing stops.
   REQUIRE(waitUntil([&] { return handled() > 0; }, 2s));
   uint64_t before = handled();
@@ -487,11 +485,7 @@ TEST_CASE("a producer that ends its response when told the client is gone does n
   self = &e;
   RawConn c(e.port());  // never reads
   c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-  REQUIRE(waitUntil([&] {
-    uint64_t n = 0;
-    e.onLoop([&] { n = e.server().stats().requests; });
-    return n == 1;
-  }, 2s));
+  REQUIRE(waitUntil([&] { return e.handled() == 1; }, 2s));
   e.onLoop([&] { e.server().closeAll(); });
   REQUIRE(waitUntil([&] { return job.endedWith.load() != 1; }, 3s));
   CHECK(job.endedWith.load() == http::Response::Closed);
@@ -536,11 +530,7 @@ TEST_CASE("a connection busy when the drain starts closes after its response, no
   self = &e;
   RawConn c(e.port());
   c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-  REQUIRE(waitUntil([&] {
-    uint64_t n = 0;
-    e.onLoop([&] { n = e.server().stats().requests; });
-    return n == 1;
-  }, 2s));
+  REQUIRE(waitUntil([&] { return e.handled() == 1; }, 2s));
   std::atomic<bool> drained{false};
   e.onLoop([&] { e.server().drain([&] { drained = true; }); });
   auto r = c.readResponse();
