@@ -1,5 +1,7 @@
 #include "ipc/channel.h"
 
+#include "app/fault_seam.h"
+
 #include <cstring>
 #include <stdexcept>
 
@@ -76,7 +78,7 @@ bool Channel::send(MsgType type, std::string_view payload) {
   size_t done = 0;
   if (uv_stream_get_write_queue_size(stream) == 0) {
     uv_buf_t b = uv_buf_init(encoded_.data(), unsigned(encoded_.size()));
-    int n = uv_try_write(stream, &b, 1);
+    int n = app::injectedFault("write") ? UV_EAGAIN : uv_try_write(stream, &b, 1);
     if (n > 0) done = size_t(n);
     else if (n != UV_EAGAIN) return false;
   }

@@ -7,7 +7,6 @@
 #include "ipc/message.h"
 #include "ipc/state_wire.h"
 #include "ipc/worker_contract.h"
-#include "master/exit_policy.h"
 
 #include <csignal>
 #include <cerrno>
@@ -23,7 +22,8 @@ constexpr int kSignals[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR2};
 }
 
 Master::Master(std::shared_ptr<Generation> first, const Listener& listener, PluginStore& store)
-    : current_(std::move(first)),
+    : core_(first->id, coreParams(first->cfg), label(*first)),
+      current_(std::move(first)),
       listener_(listener),
       listenFd_(listener.fd()),
       store_(store),
@@ -66,12 +66,17 @@ std::shared_ptr<Generation> Master::makeGeneration(const config::Config& cfg, ui
   return g;
 }
 
-RestartPolicy::Params Master::policyParams() const {
-  RestartPolicy::Params p;
-  p.limit = current_->cfg.restart_limit;
-  p.windowMs = uint64_t(current_->cfg.restart_window) * 1000;
+ClusterCore::Params Master::coreParams(const config::Config& cfg) {
+  ClusterCore::Params p;
+  p.workers = cfg.workers;
+  p.policy.limit = cfg.restart_limit;
+  p.policy.windowMs = uint64_t(cfg.restart_window) * 1000;
+  p.heartbeatTimeoutS = cfg.heartbeat_timeout;
+  p.startTimeoutS = cfg.start_timeout;
   return p;
 }
+
+std::string Master::label(const Generation& g) { return "plugin " + g.pluginName + " " + g.pluginVersion; }
 
 std::string Master::describe(const WorkerProcess& wp) const {
   return "worker " + std::to_string(wp.slot) + " (pid " + std::to_string(wp.pid) + ")";
@@ -86,7 +91,12 @@ int Master::run() {
   }
   uv_timer_init(loop_, &watchdog_);
   watchdog_.data = this;
-  uv_timer_start(&watchdog_, [](uv_timer_t* t) { static_cast<Master*>(t->data)->checkHeartbeats(); }, 1000, 1000);
+  uv_timer_start(&watchdog_, [](uv_timer_t* t) {
+    auto* m = static_cast<Master*>(t->data);
+    m->updateAccepting();  // resumes accepting after a pause (EMFILE)
+    m->core_.tick(m->now());
+    m->apply();
+  }, 1000, 1000);
   uv_timer_init(loop_, &debounce_);
   debounce_.data = this;
   uv_poll_init(loop_, &acceptPoll_, listenFd_);
@@ -109,42 +119,92 @@ int Master::run() {
 
   // Workers get the full state before their init: with Redis, once it was loaded.
   state_->whenReady([this] {
-    if (stopping_) return;
-    log_.information("[H0102] starting " + std::to_string(current_->cfg.workers) + " worker(s) with plugin " +
-                     current_->pluginName + " " + current_->pluginVersion + " (" + current_->cfg.pluginPath() + ")");
-    for (unsigned s = 1; s <= current_->cfg.workers && !stopping_; ++s) spawn(int(s));
+    if (core_.stopping()) return;
+    log_.information("[H0102] starting " + std::to_string(current_->cfg.workers) + " worker(s) with " +
+                     label(*current_) + " (" + current_->cfg.pluginPath() + ")");
+    core_.start(now());
+    apply();
   });
   uv_run(loop_, UV_RUN_DEFAULT);
   return exitCode_;
 }
 
-Master::Slot& Master::slot(int id) {
-  auto& s = slots_[id];
-  if (!s) {
-    s = std::make_unique<Slot>(policyParams());
-    s->master = this;
-    s->id = id;
-    uv_timer_init(loop_, &s->respawn);
-    s->respawn.data = s.get();
-  }
-  return *s;
+// ---- the core's commands ----
+
+void Master::apply() {
+  if (applying_) return;  // an outer apply() is draining the queue: it runs these too
+  applying_ = true;
+  for (std::vector<Command> cmds = core_.take(); !cmds.empty(); cmds = core_.take())
+    for (const Command& c : cmds) execute(c);
+  applying_ = false;
+  if (!finished_) updateAccepting();  // (after Finish the accept poll is closed)
 }
 
-WorkerProcess* Master::spawn(int slotId, uint64_t replaces) {
+void Master::execute(const Command& c) {
+  WorkerProcess* w = find(c.serial);
+  switch (c.kind) {
+    case Command::Kind::Spawn:
+      startWorker(c);
+      break;
+    case Command::Kind::Drain:
+      if (w) drainWorker(*w);
+      break;
+    case Command::Kind::Kill:
+      if (w && w->pid > 0) ::kill(w->pid, SIGKILL);
+      break;
+    case Command::Kind::ArmRespawn:
+    case Command::Kind::CancelRespawn:
+      armRespawn(c.slot, c.delayMs, c.kind == Command::Kind::ArmRespawn);
+      break;
+    case Command::Kind::Probe:
+      reload(c.text);
+      break;
+    case Command::Kind::KillProbe:
+      if (probePid_ > 0) ::kill(probePid_, SIGKILL);  // a reload's probe: not worth waiting for
+      break;
+    case Command::Kind::Rollback:
+      onRollback(c.gen);
+      break;
+    case Command::Kind::ReloadFinished:
+      onReloadFinished();
+      break;
+    case Command::Kind::CloseListeners:
+      closeListeners();
+      break;
+    case Command::Kind::Finish:
+      finish(c.code);
+      break;
+    case Command::Kind::Log:
+      switch (c.level) {
+        case Command::Level::Information: log_.information(c.text); break;
+        case Command::Level::Warning: log_.warning(c.text); break;
+        case Command::Level::Error: log_.error(c.text); break;
+        case Command::Level::Critical: log_.critical(c.text); break;
+        case Command::Level::Fatal: log_.fatal(c.text); break;
+      }
+      break;
+  }
+}
+
+void Master::startWorker(const Command& c) {
+  std::shared_ptr<Generation> g = current_->id == c.gen ? current_
+                                  : previous_ && previous_->id == c.gen ? previous_ : nullptr;
+  if (!g) {
+    core_.spawnFailed(c.serial, "the build of generation " + std::to_string(c.gen) + " is gone", now());
+    return;
+  }
   auto* wp = new WorkerProcess;
   wp->master = this;
-  wp->slot = slotId;
-  wp->serial = nextSerial_++;
-  wp->replaces = replaces;
-  wp->generation = current_->id;
-  wp->startedMs = wp->lastHeartbeatMs = now();
+  wp->slot = c.slot;
+  wp->serial = c.serial;
+  wp->generation = g->id;
   uv_timer_init(loop_, &wp->killTimer);
   wp->killTimer.data = wp;
   std::string err;
-  SpawnSpec spec = current_->spec;
-  if (current_->cfg.scheduling == config::Scheduling::ReusePort) {
+  SpawnSpec spec = g->spec;
+  if (g->cfg.scheduling == config::Scheduling::ReusePort) {
     try {
-      spec.listenFd = listenFdFor(slotId);
+      spec.listenFd = listenFdFor(c.slot);
     } catch (const ListenError& e) {
       err = e.what();
       spec.listenFd = -1;
@@ -157,37 +217,67 @@ WorkerProcess* Master::spawn(int slotId, uint64_t replaces) {
                        },
                        &err);
   wp->listenFd = spec.roundRobin ? -1 : spec.listenFd;
-  if (rc != 0) {
-    if (err.empty()) err = "no listening socket for the slot";
-    log_.error("[H0110] " + err + " (slot " + std::to_string(slotId) + ")");
-    bool started = wp->pid > 0;
-    if (started) {
-      ::kill(wp->pid, SIGKILL);  // its exit callback releases it, and decides what follows
-      return nullptr;
-    }
+  if (err.empty()) err = "no listening socket for the slot";
+  if (rc != 0 && wp->pid <= 0) {
     release(*wp);
-    // Never leave the slot empty without a word: what a crash of it would have caused.
-    if (startingUp_) startupFailed("could not start worker " + std::to_string(slotId) + ": " + err);
-    else if (reloading_ && slotId == rollSlot_) rollback("worker " + std::to_string(slotId) + " of the new build could not be started: " + err);
-    else if (!stopping_) onCrash(slotId, 0, "could not be started: " + err);
-    return nullptr;
+    core_.spawnFailed(c.serial, err, now());
+    return;
   }
   workers_[wp->serial] = wp;
-  log_.information("[H0103] " + describe(*wp) + " started (generation " + std::to_string(wp->generation) + ")");
+  core_.spawned(c.serial, wp->pid);
+  if (rc != 0) {  // it runs, but without its channel: its exit decides what follows
+    core_.protocolError(c.serial, "could not be set up: " + err);
+    return;
+  }
   wp->channel->start([this, serial = wp->serial](ipc::Frame& f) {
                        if (WorkerProcess* w = find(serial)) onFrame(*w, f);
                      },
                      [this, serial = wp->serial](const std::string& why) {
                        WorkerProcess* w = find(serial);
                        // EOF is how every exit looks from here; only a protocol error is news.
-                       if (w && why.rfind("protocol error", 0) == 0) {
-                         log_.error("[H0111] " + describe(*w) + ": " + why + "; replacing it");
-                         kill(*w, "protocol error");
-                       }
+                       if (w && why.rfind("protocol error", 0) == 0) protocolError(*w, why);
                      });
   sendQuarantines(*wp);  // before the snapshot: in force by the time it serves
   sendSnapshot(*wp);
-  return wp;
+}
+
+void Master::drainWorker(WorkerProcess& wp) {
+  if (!wp.channel || !wp.channel->send(ipc::MsgType::Restart)) {
+    if (wp.pid > 0) ::kill(wp.pid, SIGTERM);
+  }
+  uv_timer_start(&wp.killTimer, [](uv_timer_t* t) {
+    auto* w = static_cast<WorkerProcess*>(t->data);
+    w->master->core_.gracefulTimeout(w->serial);
+    w->master->apply();
+  }, uint64_t(current_->cfg.graceful_timeout) * 1000, 0);
+}
+
+void Master::armRespawn(int slotId, uint64_t delayMs, bool arm) {
+  auto it = respawnTimers_.find(slotId);
+  if (it == respawnTimers_.end()) {
+    if (!arm) return;  // never armed: nothing to cancel
+    auto t = std::make_unique<RespawnTimer>();
+    t->master = this;
+    t->slot = slotId;
+    uv_timer_init(loop_, &t->timer);
+    t->timer.data = t.get();
+    it = respawnTimers_.emplace(slotId, std::move(t)).first;
+  }
+  uv_timer_t* timer = &it->second->timer;
+  if (!arm) {
+    uv_timer_stop(timer);
+    return;
+  }
+  uv_timer_start(timer, [](uv_timer_t* h) {
+    auto* rt = static_cast<RespawnTimer*>(h->data);
+    rt->master->core_.respawnDue(rt->slot, rt->master->now());
+    rt->master->apply();
+  }, delayMs, 0);
+}
+
+void Master::protocolError(WorkerProcess& wp, const std::string& why) {
+  core_.protocolError(wp.serial, why);
+  apply();
 }
 
 WorkerProcess* Master::find(uint64_t serial) {
@@ -195,21 +285,36 @@ WorkerProcess* Master::find(uint64_t serial) {
   return it == workers_.end() ? nullptr : it->second;
 }
 
+ClusterCore::State Master::stateOf(const WorkerProcess& wp) const {
+  const ClusterCore::Worker* w = core_.worker(wp.serial);
+  return w ? w->state : ClusterCore::State::Starting;
+}
+
+// ---- one worker's frames and exit ----
+
 void Master::onFrame(WorkerProcess& wp, ipc::Frame& f) {
   switch (f.type) {
     case ipc::MsgType::Ready:
-      onReady(wp);
+      if (stateOf(wp) == ClusterCore::State::Starting && wp.stateStale) {
+        // Changes were held back while it started: one snapshot instead.
+        wp.stateStale = false;
+        sendSnapshot(wp);
+        if (wp.droppedMessages)
+          log_.warning("[H0143] " + describe(wp) + " is ready; " + std::to_string(wp.droppedMessages) +
+                       " plugin message(s) to it were dropped while it was starting");
+      }
+      core_.ready(wp.serial, now());
       break;
     case ipc::MsgType::Heartbeat:
-      wp.lastHeartbeatMs = now();
+      core_.heartbeat(wp.serial, now());
       ipc::decodeHeartbeat(f.payload, &wp.counters);
       break;
     case ipc::MsgType::Suicide:
     case ipc::MsgType::Recycle:
-      onSuicide(wp, f.payload, f.type == ipc::MsgType::Recycle);
+      core_.suicide(wp.serial, app::logSafe(f.payload), f.type == ipc::MsgType::Recycle, now());
       break;
     case ipc::MsgType::InitFailed:
-      wp.lastError = app::logSafe(f.payload);  // the worker's words: one line, bounded
+      core_.initFailed(wp.serial, app::logSafe(f.payload));  // the worker's words: one line, bounded
       break;
     case ipc::MsgType::State:
       onStateWrite(wp, f.payload);
@@ -221,218 +326,25 @@ void Master::onFrame(WorkerProcess& wp, ipc::Frame& f) {
       log_.warning("[H0112] " + describe(wp) + " sent an unexpected " + ipc::msgTypeName(f.type) + " frame");
       break;
   }
-}
-
-void Master::onReady(WorkerProcess& wp) {
-  if (wp.state != WorkerProcess::State::Starting) return;
-  wp.state = WorkerProcess::State::Ready;
-  if (wp.stateStale) {  // changes were held back while it started: one snapshot instead
-    wp.stateStale = false;
-    sendSnapshot(wp);
-    if (wp.droppedMessages)
-      log_.warning("[H0143] " + describe(wp) + " is ready; " + std::to_string(wp.droppedMessages) +
-                   " plugin message(s) to it were dropped while it was starting");
-  }
-  wp.lastHeartbeatMs = now();
-  log_.information("[H0104] " + describe(wp) + " ready");
-  updateAccepting();
-  if (stopping_) {
-    askToStop(wp, "shutting down");
-    return;
-  }
-  if (wp.replaces) {
-    if (WorkerProcess* old = find(wp.replaces)) askToStop(*old, "its replacement is ready");
-  }
-  if (reloading_ && wp.generation == current_->id && wp.slot == rollSlot_) {
-    for (auto& [serial, w] : workers_) {
-      if (w->slot == wp.slot && w->generation != current_->id) askToStop(*w, "reload: its new-generation replacement is ready");
-    }
-    ++rollSlot_;
-    rollNext();
-    return;
-  }
-  if (startingUp_) {
-    size_t ready = 0;
-    for (auto& [serial, w] : workers_) ready += w->state == WorkerProcess::State::Ready;
-    if (ready >= current_->cfg.workers) {
-      startingUp_ = false;
-      log_.information("[H0105] all " + std::to_string(current_->cfg.workers) + " worker(s) ready");
-    }
-  }
-}
-
-void Master::onSuicide(WorkerProcess& wp, const std::string& reason, bool planned) {
-  const std::string why = app::logSafe(reason);
-  log_.warning("[H0106] " + describe(wp) + " asks to be replaced" + (planned ? " (recycling): " : ": ") + why);
-  if (stopping_ || wp.replacementSpawned || wp.state == WorkerProcess::State::Stopping) return;
-  wp.replacementSpawned = true;
-  if (planned) {  // max_requests / max_memory_mb: routine, not a failure
-    if (!spawn(wp.slot, wp.serial)) askToStop(wp, "no replacement could be started");
-    return;
-  }
-  // A suicide is a restart like a crash: the same policy (backoff, give-up) decides, so a
-  // client that can make a handler fail cannot make the cluster respawn at will.
-  Slot& s = slot(wp.slot);
-  RestartPolicy::Decision d = s.givenUp ? RestartPolicy::Decision{false, 0}
-                                        : s.policy.onCrash(now(), now() - wp.startedMs, "suicide: " + why);
-  if (!d.respawn) {
-    if (!s.givenUp) giveUp(s);
-    askToStop(wp, "its slot gave up: no replacement");
-    return;
-  }
-  if (d.delayMs == 0 || wp.state != WorkerProcess::State::Ready) {
-    if (!spawn(wp.slot, wp.serial)) askToStop(wp, "no replacement could be started");
-    return;
-  }
-  // Replacement first, so capacity never dips; the old one serves until it is ready.
-  log_.warning("[H0124] replacing worker slot " + std::to_string(wp.slot) + " in " + std::to_string(d.delayMs) +
-               " ms (" + std::to_string(s.policy.recent(now())) + " restart(s) in the last " +
-               std::to_string(current_->cfg.restart_window) + " s)");
-  s.replaces = wp.serial;
-  uv_timer_start(&s.respawn, [](uv_timer_t* t) {
-    auto* sl = static_cast<Slot*>(t->data);
-    Master* m = sl->master;
-    WorkerProcess* old = m->find(std::exchange(sl->replaces, 0));
-    // Meanwhile a reload or a rollback may have replaced or stopped it: then it has a successor.
-    if (m->stopping_ || sl->givenUp || (old && (old->state == WorkerProcess::State::Stopping ||
-                                               old->generation != m->current_->id)))
-      return;
-    if (!m->spawn(sl->id, old ? old->serial : 0) && old) m->askToStop(*old, "no replacement could be started");
-  }, d.delayMs, 0);
-}
-
-void Master::askToStop(WorkerProcess& wp, const char* why) {
-  if (wp.state == WorkerProcess::State::Stopping) return;
-  wp.state = WorkerProcess::State::Stopping;
-  updateAccepting();  // round_robin: no new connection goes to a draining worker
-  log_.information("[H0107] asking " + describe(wp) + " to drain and exit (" + why + ")");
-  if (!wp.channel || !wp.channel->send(ipc::MsgType::Restart)) ::kill(wp.pid, SIGTERM);
-  uv_timer_start(&wp.killTimer, [](uv_timer_t* t) {
-    auto* w = static_cast<WorkerProcess*>(t->data);
-    w->master->kill(*w, "still running after graceful_timeout");
-  }, uint64_t(current_->cfg.graceful_timeout) * 1000, 0);
-}
-
-void Master::kill(WorkerProcess& wp, const char* why) {
-  log_.warning("[H0108] killing " + describe(wp) + " with SIGKILL: " + why);
-  wp.killed = true;
-  ::kill(wp.pid, SIGKILL);
+  apply();
 }
 
 void Master::onExit(WorkerProcess& wp, int64_t status, int sig) {
   std::string how = sig ? "killed by signal " + std::to_string(sig) + " (" + strsignal(sig) + ")"
                         : "exited with code " + std::to_string(status);
-  ExitFacts facts;
-  facts.stopping = stopping_;
-  facts.askedToStop = wp.state == WorkerProcess::State::Stopping;
-  facts.replacementSpawned = wp.replacementSpawned;
-  facts.currentGeneration = wp.generation == current_->id;
-  facts.wasStarting = wp.state == WorkerProcess::State::Starting;
-  facts.reloading = reloading_;
-  facts.startingUp = startingUp_;
-  facts.fatalExitCode = !sig && status == ipc::kExitFatal;
-  const bool expected = expectedExit(facts);
+  ipc::Score sc;
+  std::string blame;
+  if (wp.score) sc = wp.score->read();
+  if (sc.busy)
+    blame = "while serving " + app::logSafe(sc.method, 16) + " " + app::logSafe(sc.target, 256) + " from " +
+            app::logSafe(sc.remote, 48) + " for " + std::to_string(sc.forMs) + " ms";
   const int slotId = wp.slot;
-  const uint64_t serial = wp.serial, replaces = wp.replaces;
-  const uint64_t ranMs = now() - wp.startedMs;
-  const std::string lastError = wp.lastError;
-  std::string line = "[H0109] " + describe(wp) + " " + how;
-  if (!lastError.empty()) line += ": " + lastError;
-  // A crash or a hang: name the request its plugin was running, and count it against the route.
-  if ((!expected || wp.killedAsHung) && wp.score) {
-    ipc::Score sc = wp.score->read();
-    if (sc.busy) {
-      line += " while serving " + app::logSafe(sc.method, 16) + " " + app::logSafe(sc.target, 256) + " from " +
-              app::logSafe(sc.remote, 48) + " for " + std::to_string(sc.forMs) + " ms";
-      countPoison(sc);
-    }
-  }
-  if (expected) log_.information(line);
-  else log_.error(line);
-  workers_.erase(serial);
+  workers_.erase(wp.serial);
+  const bool blamed = core_.exited(wp.serial, how, !sig && status == ipc::kExitFatal, blame, now());
   release(wp);
-  updateAccepting();
   retireSlotSocket(slotId);
-
-  // A replacement that died before it was ready still owes its predecessor a stop.
-  if (!stopping_ && replaces && facts.wasStarting) {
-    if (WorkerProcess* old = find(replaces)) askToStop(*old, "its replacement failed");
-  }
-  switch (classifyExit(facts)) {
-    case ExitDecision::FinishStop:
-      maybeFinish();
-      break;
-    case ExitDecision::Expected:
-      break;
-    case ExitDecision::Rollback:
-      rollback("worker " + std::to_string(slotId) + " of the new build " + how +
-               (lastError.empty() ? " before it was ready" : ": " + lastError));
-      break;
-    case ExitDecision::StartupFailed:
-      startupFailed(lastError.empty() ? "worker " + std::to_string(slotId) + " " + how + " before it was ready"
-                                      : lastError);
-      break;
-    case ExitDecision::GiveUpFatal:
-      log_.critical("[H0113] worker slot " + std::to_string(slotId) +
-                    " exited with the fatal code (it cannot start): not respawning it until a reload");
-      slot(slotId).givenUp = true;
-      exitIfNoneCanServe();
-      break;
-    case ExitDecision::Crash:
-      onCrash(slotId, ranMs, how);
-      break;
-  }
-  // Also after an expected exit: the last worker of a slot that gave up (a refused suicide).
-  if (!stopping_) exitIfNoneCanServe();
-}
-
-void Master::onCrash(int slotId, uint64_t ranMs, const std::string& how) {
-  Slot& s = slot(slotId);
-  if (s.givenUp) return;
-  RestartPolicy::Decision d = s.policy.onCrash(now(), ranMs, how);
-  if (!d.respawn) {
-    giveUp(s);
-    return;
-  }
-  log_.warning("[H0124] respawning worker slot " + std::to_string(slotId) + " in " + std::to_string(d.delayMs) +
-               " ms (" + std::to_string(s.policy.recent(now())) + " restart(s) in the last " +
-               std::to_string(current_->cfg.restart_window) + " s)");
-  uv_timer_start(&s.respawn, [](uv_timer_t* t) {
-    auto* sl = static_cast<Slot*>(t->data);
-    if (!sl->master->stopping_ && !sl->givenUp) sl->master->spawn(sl->id);
-  }, d.delayMs, 0);
-}
-
-void Master::cancelHeldReplacement(Slot& s) {
-  uv_timer_stop(&s.respawn);
-  // A worker whose replacement was held back no longer has one coming: its exit is a
-  // crash again, and a rollback sees its slot as needing a worker if it stops.
-  if (WorkerProcess* w = find(std::exchange(s.replaces, 0))) w->replacementSpawned = false;
-}
-
-void Master::giveUp(Slot& s) {
-  s.givenUp = true;
-  log_.critical("[H0114] giving up on worker slot " + std::to_string(s.id) + ": more than " +
-                std::to_string(current_->cfg.restart_limit) + " restarts within " +
-                std::to_string(current_->cfg.restart_window) + " s; last exits: " + s.policy.lastReasons() +
-                "; the slot stays empty until a reload (SIGHUP)");
-  exitIfNoneCanServe();
-}
-
-void Master::exitIfNoneCanServe() {
-  if (stopping_) return;
-  for (unsigned id = 1; id <= current_->cfg.workers; ++id)
-    if (!slot(int(id)).givenUp) return;
-  for (auto& [serial, w] : workers_)
-    if (w->state == WorkerProcess::State::Ready) return;
-  // A socket nobody accepts on makes clients hang until their own timeout. Refuse them
-  // instead, and leave with a code a supervisor (systemd Restart=on-failure) acts on.
-  log_.critical("[H0140] no worker can serve: every slot gave up; closing the listening socket and exiting "
-                "with code " + std::to_string(kExitNoWorkers) + " so that a supervisor restarts hostd");
-  exitCode_ = kExitNoWorkers;
-  ::shutdown(listenFd_, SHUT_RDWR);  // the backlog is reset now, not at exit
-  for (auto& [id, l] : slotListeners_) ::shutdown(l.fd(), SHUT_RDWR);
-  stop(false);
+  if (blamed) countPoison(sc);
+  apply();
 }
 
 void Master::release(WorkerProcess& wp) {
@@ -454,26 +366,20 @@ void Master::release(WorkerProcess& wp) {
 
 // ---- cluster ----
 
-void Master::startupFailed(const std::string& why) {
-  log_.fatal("[H0115] no worker could start: " + why);
-  exitCode_ = 1;
-  stop(false);
-}
-
 void Master::onSignal(int sig) {
   switch (sig) {
     case SIGTERM:
     case SIGINT:
       log_.information(std::string("[H0116] ") + strsignal(sig) + ": " +
-                       (stopping_ ? "stopping now" : "graceful shutdown"));
-      stop(!stopping_);
+                       (core_.stopping() ? "stopping now" : "graceful shutdown"));
+      core_.stop(!core_.stopping());
       break;
     case SIGQUIT:
       log_.information("[H0116] SIGQUIT: immediate shutdown");
-      stop(false);
+      core_.stop(false);
       break;
     case SIGHUP:
-      if (!stopping_) reload("SIGHUP");
+      core_.reloadRequested("SIGHUP");
       break;
     case SIGUSR2:
       for (auto& [serial, w] : workers_) {
@@ -484,52 +390,25 @@ void Master::onSignal(int sig) {
       }
       break;
   }
+  apply();
 }
 
-void Master::stop(bool graceful) {
-  stopping_ = true;
-  if (probing_ && probePid_ > 0) ::kill(probePid_, SIGKILL);  // a reload's probe: not worth waiting for
-  updateAccepting();
-  for (auto& [id, s] : slots_) uv_timer_stop(&s->respawn);
-  for (auto& [serial, w] : workers_) {
-    if (graceful) askToStop(*w, "shutting down");
-    else ::kill(w->pid, SIGKILL);
-  }
-  maybeFinish();
+void Master::closeListeners() {
+  ::shutdown(listenFd_, SHUT_RDWR);  // the backlog is reset now, not at exit
+  for (auto& [id, l] : slotListeners_) ::shutdown(l.fd(), SHUT_RDWR);
 }
 
-void Master::maybeFinish() {
-  if (!stopping_ || !workers_.empty() || finished_) return;
+void Master::finish(int code) {
+  if (finished_) return;
   finished_ = true;
+  exitCode_ = code;
   if (state_) state_->close();
   for (uv_signal_t& s : signals_) uv_close(reinterpret_cast<uv_handle_t*>(&s), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&watchdog_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&debounce_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&acceptPoll_), nullptr);
-  updateWatch();  // stopping_: closes the watch
-  for (auto& [id, s] : slots_) uv_close(reinterpret_cast<uv_handle_t*>(&s->respawn), nullptr);
-  log_.information("[H0119] all workers gone; master exits with code " + std::to_string(exitCode_));
-}
-
-void Master::checkHeartbeats() {
-  updateAccepting();  // resumes accepting after a pause (EMFILE)
-  // Judge workers by what they sent, never by a loop that was itself late: after a late
-  // tick, heartbeats may still wait unread in the pipes. Give them a turn first.
-  const uint64_t t = now(), late = lastWatchdogMs_ ? t - lastWatchdogMs_ : 0;
-  lastWatchdogMs_ = t;
-  if (late > 2000) return;
-  const uint64_t limit = uint64_t(current_->cfg.heartbeat_timeout) * 1000;
-  const uint64_t startLimit = uint64_t(current_->cfg.start_timeout) * 1000;
-  for (auto& [serial, w] : workers_) {
-    if (w->state == WorkerProcess::State::Ready && t - w->lastHeartbeatMs > limit) {
-      w->killedAsHung = true;  // what it was serving is to blame (forensics, quarantine)
-      kill(*w, ("hung: no heartbeat for " + std::to_string(current_->cfg.heartbeat_timeout) + " s").c_str());
-    }
-    else if (w->state == WorkerProcess::State::Starting && !w->killed && t - w->startedMs > startLimit) {
-      w->lastError = "not ready within start_timeout (" + std::to_string(current_->cfg.start_timeout) + " s)";
-      kill(*w, ("not ready within start_timeout = " + std::to_string(current_->cfg.start_timeout) + " s").c_str());
-    }
-  }
+  updateWatch();  // stopping: closes the watch
+  for (auto& [id, t] : respawnTimers_) uv_close(reinterpret_cast<uv_handle_t*>(&t->timer), nullptr);
 }
 
 }  // namespace hostd::master

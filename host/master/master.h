@@ -3,9 +3,9 @@
 #pragma once
 
 #include "config/config.h"
+#include "master/cluster_core.h"
 #include "master/listener.h"
 #include "master/plugin_store.h"
-#include "master/restart_policy.h"
 #include "master/shared_state.h"
 #include "master/poison_tracker.h"
 #include "master/sealed_file.h"
@@ -44,7 +44,7 @@ class Master {
   /// code: 0 after SIGTERM/SIGINT/SIGQUIT, 1 if no worker could start, kExitNoWorkers
   /// when every slot gave up later (crash loops) and nothing could serve.
   int run();
-  static constexpr int kExitNoWorkers = 3;
+  static constexpr int kExitNoWorkers = ClusterCore::kExitNoWorkers;
 
   /// Builds a validated generation from a config (copy + probe of its plugin, blocking:
   /// for start-up, before the loop runs). On failure returns nullptr and sets *why.
@@ -55,27 +55,22 @@ class Master {
                                                     const PluginStore::Prepared& plugin, std::string* why);
 
  private:
-  /// A worker slot (1..workers): its crash-loop guard and pending respawn.
-  struct Slot {
-    Master* master = nullptr;
-    int id = 0;
-    RestartPolicy policy;
-    uv_timer_t respawn{};
-    bool givenUp = false;
-    uint64_t replaces = 0;  ///< a suicided worker waiting for its held-back replacement
-    explicit Slot(RestartPolicy::Params p) : policy(p) {}
-  };
+  // Decisions: core_ decides, apply() carries its commands out (and feeds their outcomes
+  // back to it) until none are left.
+  void apply();
+  void execute(const Command& c);
+  /// Command::Spawn: fork+exec a worker of build c.gen; spawned() or spawnFailed() follows.
+  void startWorker(const Command& c);
+  void drainWorker(WorkerProcess& wp);
+  void armRespawn(int slot, uint64_t delayMs, bool arm);
+  /// Command::Finish: close every handle so that uv_run returns.
+  void finish(int code);
+  static ClusterCore::Params coreParams(const config::Config& cfg);
+  static std::string label(const Generation& g);
 
-  // Lifecycle of one worker.
-  WorkerProcess* spawn(int slot, uint64_t replaces = 0);
+  // One worker's frames and exit, turned into events.
   void onFrame(WorkerProcess& wp, ipc::Frame& f);
-  void onReady(WorkerProcess& wp);
-  /// A worker asks to be replaced: `planned` (recycling) at once, else through the policy.
-  void onSuicide(WorkerProcess& wp, const std::string& reason, bool planned);
-  /// The restart policy said no more: the slot stays empty until a reload ([H0114]).
-  void giveUp(Slot& s);
-  /// Every slot gave up and nothing serves: [H0140], refuse clients, exit kExitNoWorkers.
-  void exitIfNoneCanServe();
+  void onExit(WorkerProcess& wp, int64_t status, int signal);
   /// A crash or hang in the middle of this request: counted against its route, which is
   /// quarantined past [cluster] quarantine_after within quarantine_seconds ([H0142]).
   void countPoison(const ipc::Score& sc);
@@ -85,21 +80,18 @@ class Master {
   static constexpr size_t kStartingQueueCap = 4 << 20;
   /// The active quarantines, to a worker just spawned.
   void sendQuarantines(WorkerProcess& wp);
-  /// Stops a held-back suicide replacement (reload, rollback).
-  void cancelHeldReplacement(Slot& s);
   /// A plugin message: to every serving worker (broadcast) or to one slot (send_to).
   void relay(WorkerProcess& from, const std::string& frame);
   /// A shared-state write: applied by state_, acknowledged to the writer.
   void onStateWrite(WorkerProcess& from, const std::string& frame);
   /// Sends the full state to one worker (at spawn, before it can run init).
   void sendSnapshot(WorkerProcess& wp);
-  void onExit(WorkerProcess& wp, int64_t status, int signal);
-  void onCrash(int slot, uint64_t ranMs, const std::string& how);
-  void askToStop(WorkerProcess& wp, const char* why);
-  void kill(WorkerProcess& wp, const char* why);
+  /// The worker broke the protocol: killed and replaced ([H0111]).
+  void protocolError(WorkerProcess& wp, const std::string& why);
   void release(WorkerProcess& wp);
   WorkerProcess* find(uint64_t serial);
-  Slot& slot(int id);
+  /// What the core says of it (Starting if it is unknown: not serving).
+  ClusterCore::State stateOf(const WorkerProcess& wp) const;
   /// The listening socket a worker of this slot inherits: the one socket, or in reuseport
   /// mode the slot's own (created on first use, kept across restarts and reloads).
   int listenFdFor(int slot);
@@ -107,13 +99,13 @@ class Master {
   /// Reuseport group steering to match current_'s scheduling (see Listener).
   void steerForScheduling();
 
-  // Reload: SIGHUP -> validate -> roll slot by slot -> finish, or roll back.
+  // Reload: Command::Probe -> load the config, probe the new build -> the core rolls it out.
   void reload(const std::string& trigger);
-  /// The reload's probe answered: roll out `cfg`, or refuse it.
+  /// The reload's probe answered: hand the core the new build, or its refusal.
   void onReloadProbed(const config::Config& cfg, const PluginStore::Prepared& copy, const ProbeResult& probe);
-  void rollNext();
-  void finishReload();
-  void rollback(const std::string& why);
+  /// Command::Rollback / ReloadFinished: which build the shell keeps.
+  void onRollback(uint64_t failed);
+  void onReloadFinished();
   /// Starts, moves or stops the plugins-directory watch to match current_->cfg.
   void updateWatch();
   void onPluginsChanged(const char* filename);
@@ -125,14 +117,18 @@ class Master {
 
   // Cluster.
   void onSignal(int sig);
-  void stop(bool graceful);
-  void startupFailed(const std::string& why);
-  void checkHeartbeats();
-  void maybeFinish();
+  void closeListeners();
   std::string describe(const WorkerProcess& wp) const;
   uint64_t now() const { return uv_now(loop_); }
-  RestartPolicy::Params policyParams() const;
 
+  /// A slot's respawn timer (Command::ArmRespawn).
+  struct RespawnTimer {
+    Master* master = nullptr;
+    int slot = 0;
+    uv_timer_t timer{};
+  };
+
+  ClusterCore core_;  ///< every lifecycle decision (pure; see cluster_core.h)
   std::shared_ptr<Generation> current_;
   std::shared_ptr<Generation> previous_;  ///< during a reload: what a rollback restores
   const Listener& listener_;
@@ -143,17 +139,11 @@ class Master {
   uv_loop_t* loop_;
   Poco::Logger& log_;
   std::map<uint64_t, WorkerProcess*> workers_;  ///< by serial; live processes only
-  std::map<int, std::unique_ptr<Slot>> slots_;
-  uint64_t nextSerial_ = 1;
-  bool startingUp_ = true;
-  bool reloading_ = false;
-  bool probing_ = false;  ///< a reload's plugin probe is running (the loop goes on serving)
-  int probePid_ = 0;      ///< its pid, killed if hostd stops meanwhile
-  uint64_t lastWatchdogMs_ = 0;
+  std::map<int, std::unique_ptr<RespawnTimer>> respawnTimers_;
+  bool applying_ = false;  ///< apply() is running: a nested call leaves the queue to it
+  int probePid_ = 0;  ///< a reload's plugin probe (the loop goes on serving), killed on stop
   PoisonTracker poison_;  ///< routes that crash or hang workers ([cluster] quarantine_*)
   uint64_t quarantines_ = 0;  ///< routes quarantined so far
-  int rollSlot_ = 0;  ///< the slot being rolled over to the new generation
-  bool stopping_ = false;
   bool finished_ = false;  ///< loop handles closed; uv_run is about to return
   int exitCode_ = 0;
   uv_signal_t signals_[5]{};

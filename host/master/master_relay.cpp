@@ -9,7 +9,7 @@ namespace hostd::master {
 
 bool Master::backlogged(WorkerProcess& wp) {
   if (wp.stateStale) return true;
-  if (wp.state != WorkerProcess::State::Starting || !wp.channel || wp.channel->queuedBytes() <= kStartingQueueCap)
+  if (!wp.channel || wp.channel->queuedBytes() <= kStartingQueueCap || stateOf(wp) != ClusterCore::State::Starting)
     return false;
   wp.stateStale = true;  // the queue stops growing here
   return true;
@@ -23,8 +23,7 @@ void Master::sendSnapshot(WorkerProcess& wp) {
 void Master::onStateWrite(WorkerProcess& from, const std::string& frame) {
   ipc::StateMsg m;
   if (!ipc::decodeStateMsg(frame, &m) || m.kind != ipc::StateMsg::Write) {
-    log_.error("[H0111] " + describe(from) + " sent a malformed state frame; replacing it");
-    kill(from, "protocol error");
+    protocolError(from, "sent a malformed state frame");
     return;
   }
   state_->write(m, [this, serial = from.serial, id = m.id, op = m.op](const StateResult& r) {
@@ -44,8 +43,7 @@ void Master::onStateWrite(WorkerProcess& from, const std::string& frame) {
 void Master::relay(WorkerProcess& from, const std::string& frame) {
   ipc::PluginMessage m;
   if (!ipc::decodePluginMessage(frame, &m) || m.kind == ipc::PluginMessage::Deliver) {
-    log_.error("[H0111] " + describe(from) + ": malformed message frame; replacing it");
-    kill(from, "protocol error");
+    protocolError(from, "malformed message frame");
     return;
   }
   ipc::PluginMessage out = m;

@@ -18,7 +18,7 @@ void Master::retireSlotSocket(int slotId) {
   // its last worker is gone nobody accepts on its socket; close it. (New connections were
   // already steered away from it, and its workers took what was queued before leaving.)
   const bool reusePort = current_->cfg.scheduling == config::Scheduling::ReusePort;
-  if ((reusePort && slotId <= int(current_->cfg.workers)) || reloading_) return;
+  if ((reusePort && slotId <= int(current_->cfg.workers)) || core_.phase() == ClusterCore::Phase::Rolling) return;
   auto it = slotListeners_.find(slotId);
   if (it == slotListeners_.end()) return;
   for (auto& [serial, w] : workers_)
@@ -41,8 +41,8 @@ void Master::steerForScheduling() {
 
 void Master::updateAccepting() {
   bool want = false;
-  if (!stopping_) {
-    for (auto& [serial, w] : workers_) want |= w->state == WorkerProcess::State::Ready && w->handoffFd >= 0;
+  if (!core_.stopping()) {
+    for (auto& [serial, w] : workers_) want |= w->handoffFd >= 0 && stateOf(*w) == ClusterCore::State::Ready;
   }
   if (want == accepting_) return;
   accepting_ = want;
@@ -77,7 +77,7 @@ void Master::acceptAndDispatch() {
 bool Master::dispatch(int fd) {
   std::vector<WorkerProcess*> ready;
   for (auto& [serial, w] : workers_) {
-    if (w->state == WorkerProcess::State::Ready && w->handoffFd >= 0) ready.push_back(w);
+    if (w->handoffFd >= 0 && stateOf(*w) == ClusterCore::State::Ready) ready.push_back(w);
   }
   for (size_t k = 0; k < ready.size(); ++k) {
     WorkerProcess* w = ready[(rrNext_ + k) % ready.size()];

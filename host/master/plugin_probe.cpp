@@ -1,5 +1,7 @@
 #include "master/plugin_probe.h"
 
+#include "app/fault_seam.h"
+
 #include "plugin/plugin_loader.h"
 
 #include <algorithm>
@@ -28,6 +30,7 @@ struct Probe {
   int termSignal = 0;
   bool exited = false, eof = false, timedOut = false, reported = false;
   int open = 0;  // handles not yet closed
+  bool spawnRan = false;  // the process handle was initialised (by uv_spawn, even a failed one)
 
   void close(uv_handle_t* h) {
     if (uv_is_closing(h)) return;
@@ -47,7 +50,7 @@ struct Probe {
     uv_timer_stop(&timer);
     close(reinterpret_cast<uv_handle_t*>(&out));
     close(reinterpret_cast<uv_handle_t*>(&timer));
-    close(reinterpret_cast<uv_handle_t*>(&process));
+    if (spawnRan) close(reinterpret_cast<uv_handle_t*>(&process));
     done(result());
   }
   ProbeResult result() const {
@@ -110,8 +113,12 @@ int startPluginProbe(uv_loop_t* loop, const std::string& exe, const std::string&
     if (!p->reported) uv_timer_start(&p->timer, [](uv_timer_t* t) { static_cast<Probe*>(t->data)->outputDone(); },
                                      kEofGraceMs, 0);
   };
-  int rc = uv_spawn(loop, &p->process, &opts);
-  p->open = 3;  // uv_spawn initialised the process handle even if it failed
+  int rc = -app::injectedFault("probe");  // as uv_spawn reports a failed fork or exec
+  if (rc == 0) {
+    rc = uv_spawn(loop, &p->process, &opts);
+    p->open = 3;  // uv_spawn initialised the process handle even if it failed
+    p->spawnRan = true;
+  }
   if (rc != 0) {
     p->text = "cannot start the plugin probe (" + p->exe + "): " + uv_strerror(rc);
     p->exited = p->eof = true;

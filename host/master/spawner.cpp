@@ -1,7 +1,7 @@
 #include "master/spawner.h"
 
 #include "ipc/fd_passing.h"
-#include "master/fault_seam.h"
+#include "app/fault_seam.h"
 #include "ipc/worker_contract.h"
 
 #include <Poco/Exception.h>
@@ -41,7 +41,7 @@ std::vector<std::string> workerEnvironment(const SpawnSpec& spec, int slot, bool
 int spawnWorker(uv_loop_t* loop, const SpawnSpec& spec, WorkerProcess& wp, uv_exit_cb onExit,
                 std::string* error) {
   std::string title = "hostd: worker " + std::to_string(wp.slot);
-  if (int e = injectedFault("pipe")) {
+  if (int e = app::injectedFault("pipe")) {
     *error = "pipe() failed while spawning worker " + std::to_string(wp.slot) + ": " + std::strerror(e);
     return -e;
   }
@@ -59,7 +59,7 @@ int spawnWorker(uv_loop_t* loop, const SpawnSpec& spec, WorkerProcess& wp, uv_ex
     }
     int handoff[2] = {-1, -1};
     if (spec.roundRobin) {
-      int fault = injectedFault("socketpair");
+      int fault = app::injectedFault("socketpair");
       int rc = fault ? -fault : ipc::makeHandoffPair(handoff);
       if (rc != 0) {
         *error = "socketpair() failed while spawning worker " + std::to_string(wp.slot) + ": " + std::strerror(-rc);
@@ -93,7 +93,7 @@ int spawnWorker(uv_loop_t* loop, const SpawnSpec& spec, WorkerProcess& wp, uv_ex
     opts.stdio = stdio;
     opts.stdio_count = scoreboard ? 8 : 7;
     wp.process.data = &wp;
-    if (int e = injectedFault("spawn")) {  // as uv_spawn reports a failed fork or exec
+    if (int e = app::injectedFault("spawn")) {  // as uv_spawn reports a failed fork or exec
       if (handoff[1] >= 0) close(handoff[1]);
       if (handoff[0] >= 0) close(handoff[0]);
       *error = std::string("uv_spawn(") + spec.exe + ") failed: " + std::strerror(e) + " (injected)";

@@ -15,28 +15,16 @@ namespace hostd::master {
 
 class Master;
 
+/// The OS side of a worker (process handle, channel, timers); its lifecycle state is
+/// ClusterCore::Worker, under the same serial.
 struct WorkerProcess {
-  enum class State {
-    Starting,  ///< spawned, no `ready` yet
-    Ready,     ///< serving
-    Stopping,  ///< told to drain (restart / shutdown); its exit is expected
-  };
-
   Master* master = nullptr;
   int slot = 0;            ///< 1..workers; the id the plugin sees
   uint64_t serial = 0;     ///< unique per spawn, never reused
-  uint64_t replaces = 0;   ///< serial of the worker this one replaces (suicide), 0 if none
   uint64_t generation = 0; ///< the Generation (config + plugin build) it runs
   int pid = 0;
-  State state = State::Starting;
-  bool replacementSpawned = false;  ///< it asked to die and its successor was started
-  bool killed = false;              ///< SIGKILL sent (hung, start_timeout, protocol error)
-  bool killedAsHung = false;        ///< ... because it stopped answering while serving
   bool stateStale = false;          ///< state changes were held back while it was starting
   uint64_t droppedMessages = 0;     ///< plugin messages dropped while it was starting
-  std::string lastError;            ///< the `init_failed` reason, if it sent one
-  uint64_t startedMs = 0;
-  uint64_t lastHeartbeatMs = 0;
   ipc::Heartbeat counters;
 
   std::unique_ptr<ipc::ScoreBoardSlot> score;  ///< what its plugin is doing (for forensics)

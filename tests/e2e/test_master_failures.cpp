@@ -218,3 +218,61 @@ TEST_CASE("the last slot giving up through a refused suicide also ends in exit 3
   REQUIRE(code);
   CHECK(*code == 3);
 }
+
+TEST_CASE("a plugin probe that cannot be started refuses the reload and the next SIGHUP works", "[e2e][master]") {
+  // The 1st probe is hostd's own start-up; the 2nd, a reload's, fails to fork (EAGAIN, as
+  // with RLIMIT_NPROC reached): refused with the reason, nothing stops serving.
+  Faults f("probe:EAGAIN@2");
+  HostdProcess h(testConfig("testplug", 2));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  std::vector<pid_t> before = h.workerPids();
+  REQUIRE(h.signal(SIGHUP) == 0);
+  REQUIRE(h.waitForLog("[H0121]", 10s));
+  CHECK_THAT(h.output(), Catch::Contains("cannot start the plugin probe") &&
+                             Catch::Contains("resource temporarily unavailable"));
+  auto r = httpGet(port, "/");
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(h.workerPids() == before);
+  REQUIRE(h.signal(SIGHUP) == 0);
+  INFO(h.output());
+  CHECK(h.waitForLog("[H0123] reload finished", 15s));
+  CHECK(processAlive(h.pid()));
+}
+
+TEST_CASE("a probe that cannot be started at start-up is a clear error, exit 1", "[e2e][master]") {
+  Faults f("probe:EAGAIN@1");
+  RunResult r = runHostd({"-c", TempDir().write("server.ini", testConfig("testplug", 1))});
+  CHECK(r.exitCode == 1);
+  CHECK_THAT(r.output, Catch::Contains("cannot start the plugin probe"));
+}
+
+TEST_CASE("every control-channel write of the master meeting EAGAIN still delivers in order", "[e2e][master]") {
+  // Every immediate write to a worker "fails" with EAGAIN, so each frame (snapshots,
+  // state changes and acks, restarts) takes the queued path: nothing is lost or reordered.
+  Faults f("write:EAGAIN@1+");
+  HostdProcess h(testConfig("shareplug", 2));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  for (int i = 0; i < 200; ++i) {
+    auto r = httpGet(port, "/incr?key=n");
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+  }
+  bool seen = waitUntil([&] {
+    auto r = httpGet(port, "/get?key=n");
+    return r && r->body == "200";
+  }, 5s, 10ms);
+  CHECK(seen);
+  REQUIRE(h.signal(SIGHUP) == 0);
+  INFO(h.output());
+  REQUIRE(h.waitForLog("[H0123] reload finished", 15s));
+  auto r = httpGet(port, "/get?key=n");
+  REQUIRE(r);
+  CHECK(r->body == "200");
+  REQUIRE(h.signal(SIGTERM) == 0);
+  auto code = h.waitExit(15s);
+  REQUIRE(code);
+  CHECK(*code == 0);
+}

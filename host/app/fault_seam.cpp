@@ -1,4 +1,4 @@
-#include "master/fault_seam.h"
+#include "app/fault_seam.h"
 
 #include <cerrno>
 #include <cstdlib>
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace hostd::master {
+namespace hostd::app {
 namespace {
 
 struct Fault {
@@ -54,4 +54,4 @@ int injectedFault(const char* call) {
   return 0;
 }
 
-}  // namespace hostd::master
+}  // namespace hostd::app
