@@ -7,6 +7,7 @@
 #include "master/master.h"
 #include "master/plugin_probe.h"
 #include "master/plugin_store.h"
+#include "master/plugin_trust.h"
 
 #include <hostd/plugin.h>
 
@@ -87,7 +88,10 @@ int HostdApp::main(const std::vector<std::string>& args) {
     return 1;
   };
   if (test_) {
-    master::ProbeResult probe = master::probePlugin(self, cfg.pluginPath());
+    if (std::string why = master::untrustedPlugin(cfg.pluginPath(), cfg.plugins_dir); !why.empty()) return refused(why);
+    // The user's own file, as hostd's own user: the workers' user may not be able to read
+    // it (they load a private copy), and its owner was just checked.
+    master::ProbeResult probe = master::probePlugin(self, cfg.pluginPath(), config::RunAs{});
     if (!probe.ok) return refused(probe.message);
     std::cout << "hostd: configuration file " << cfg.file << " syntax is ok\n"
               << "hostd: plugin " << probe.name << " " << probe.version << " (" << cfg.pluginPath()

@@ -1,5 +1,7 @@
 #include "config/config.h"
 
+#include "config/run_as.h"
+
 #include <cstdio>
 
 #include <Poco/AutoPtr.h>
@@ -118,7 +120,7 @@ std::string preprocess(std::string_view text, const std::string& file, LineMap& 
 
 const std::map<std::string, std::vector<std::string>>& knownKeys() {
   static const std::map<std::string, std::vector<std::string>> keys = {
-      {"server", {"listen", "workers", "scheduling", "graceful_timeout"}},
+      {"server", {"listen", "workers", "scheduling", "graceful_timeout", "user", "group"}},
       {"plugins", {"dir", "handler", "watch", "cache_dir"}},
       {"cluster", {"restart_limit", "restart_window", "heartbeat_timeout", "start_timeout", "quarantine_after",
                    "quarantine_seconds", "max_requests", "max_requests_jitter",
@@ -314,6 +316,13 @@ Config parseConfig(std::string_view text, const std::string& file, unsigned cpuC
   else if (sched == "reuseport") c.scheduling = Scheduling::ReusePort;
   else r.fail("server.scheduling", r.raw("server.scheduling"), "shared, round_robin or reuseport");
   c.graceful_timeout = unsigned(r.number("server.graceful_timeout", 5, 1, 3600));
+  c.user = r.text("server.user", "");
+  c.group = r.text("server.group", "");
+  for (const char* key : {"server.user", "server.group"}) {
+    const std::string v = r.raw(key);
+    if (r.has(key) && (v.empty() || v.size() > 64 || v.find_first_of(" \t/:") != std::string::npos))
+      r.fail(key, v, "a user or group name (or a number)");
+  }
 
   c.plugins_dir = absolutePath(r.text("plugins.dir", "plugins"), file);
   if (r.has("plugins.dir") && r.raw("plugins.dir").empty()) r.fail("plugins.dir", "", "a directory path");
@@ -387,6 +396,7 @@ Config loadConfig(const std::string& path) {
   if (!ok)
     throw ConfigError(abs + ": [plugins] handler = \"" + c.handler + "\": expected a readable plugin file " +
                       c.pluginPath() + " (from [plugins] dir = " + c.plugins_dir + "); build it or fix the path");
+  c.run_as = resolveRunAs(c.user, c.group, abs);
   return c;
 }
 
@@ -399,6 +409,15 @@ std::string toJson(const Config& c) {
   o.set("workers", c.workers);
   o.set("scheduling", int(c.scheduling));
   o.set("graceful_timeout", c.graceful_timeout);
+  o.set("user", c.user);
+  o.set("group", c.group);
+  o.set("run_uid", c.run_as.uid);
+  o.set("run_gid", c.run_as.gid);
+  std::string groups;
+  for (unsigned g : c.run_as.groups) groups += (groups.empty() ? "" : ",") + std::to_string(g);
+  o.set("run_groups", groups);
+  o.set("run_user", c.run_as.user);
+  o.set("run_group", c.run_as.group);
   o.set("plugins_dir", c.plugins_dir);
   o.set("handler", c.handler);
   o.set("watch", c.watch);
@@ -454,6 +473,14 @@ Config fromJson(const std::string& json) {
     c.workers = o->getValue<unsigned>("workers");
     c.scheduling = Scheduling(o->getValue<int>("scheduling"));
     c.graceful_timeout = o->getValue<unsigned>("graceful_timeout");
+    c.user = o->getValue<std::string>("user");
+    c.group = o->getValue<std::string>("group");
+    c.run_as.uid = o->getValue<int>("run_uid");
+    c.run_as.gid = o->getValue<int>("run_gid");
+    std::stringstream groups(o->getValue<std::string>("run_groups"));
+    for (std::string g; std::getline(groups, g, ',');) c.run_as.groups.push_back(unsigned(std::stoul(g)));
+    c.run_as.user = o->getValue<std::string>("run_user");
+    c.run_as.group = o->getValue<std::string>("run_group");
     c.plugins_dir = o->getValue<std::string>("plugins_dir");
     c.handler = o->getValue<std::string>("handler");
     c.watch = o->getValue<bool>("watch");

@@ -5,6 +5,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <vector>
 #include <string_view>
 
 namespace hostd::config {
@@ -42,6 +43,15 @@ struct ListenAddress {
   std::string toString() const;
 };
 
+/// Who workers, the plugin probe and every child process run as: [server] user and group,
+/// resolved by loadConfig (config/run_as.h).
+struct RunAs {
+  int uid = -1, gid = -1;        ///< -1: keep hostd's own identity (hostd is not root)
+  std::vector<unsigned> groups;  ///< supplementary groups (the user's, as initgroups gives)
+  std::string user, group;       ///< their names, for log lines
+  bool switches() const { return uid >= 0; }
+};
+
 /// A validated configuration. Every member has the documented default.
 struct Config {
   std::string file;  ///< absolute path of the config file ("" when parsed from text)
@@ -49,6 +59,8 @@ struct Config {
   unsigned workers = 1;  ///< resolved: "auto" became the CPU count
   Scheduling scheduling = Scheduling::Shared;
   unsigned graceful_timeout = 5;
+  std::string user, group;  ///< [server] user / group as written ("" = unset)
+  RunAs run_as;             ///< what they resolve to (loadConfig)
   std::string plugins_dir;  ///< absolute
   std::string handler = "hello";
   bool watch = false;
@@ -92,7 +104,8 @@ class ConfigError : public std::runtime_error {
 /// anchors relative paths. `cpuCount` resolves workers = auto.
 Config parseConfig(std::string_view text, const std::string& file, unsigned cpuCount);
 
-/// Reads and parses `path` (made absolute), then checks the handler's .so exists.
+/// Reads and parses `path` (made absolute), checks the handler's .so exists and resolves
+/// [server] user/group (config/run_as.h).
 Config loadConfig(const std::string& path);
 
 /// Lossless JSON form, to hand the validated config to a worker.

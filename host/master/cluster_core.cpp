@@ -99,6 +99,14 @@ void ClusterCore::spawned(uint64_t serial, int pid) {
   log(Command::Level::Information, "[H0103] " + describe(*w) + " started (generation " + std::to_string(w->gen) + ")");
 }
 
+void ClusterCore::spawnedBroken(uint64_t serial, int pid, const std::string& error) {
+  Worker* w = find(serial);
+  if (!w) return;
+  w->pid = pid;
+  log(Command::Level::Error, "[H0110] " + error + " (slot " + std::to_string(w->slot) + ")");
+  kill(*w, "it could not be set up");  // its exit decides what follows, as for any start
+}
+
 void ClusterCore::spawnFailed(uint64_t serial, const std::string& error, uint64_t nowMs) {
   Worker* w = find(serial);
   if (!w) return;
@@ -470,9 +478,22 @@ void ClusterCore::stop(bool graceful) {
   if (!stopping_ && phase_ == Phase::Probing) push(Command{Command::Kind::KillProbe});
   stopping_ = true;
   for (auto& [id, s] : slots_) cancelRespawn(id);
-  for (auto& [s, w] : workers_) {
-    if (graceful) drain(w, "shutting down");
-    else if (!w.killed) kill(w, "stopping now");
+  for (auto it = workers_.begin(); it != workers_.end();) {
+    Worker& w = it->second;
+    if (w.pid == 0) {  // its Spawn is still queued: the shell skips a Spawn of a worker we dropped
+      it = workers_.erase(it);
+      continue;
+    }
+    if (graceful) {
+      drain(w, "shutting down");
+    } else if (!w.killed) {
+      w.killed = true;  // (no [H0108] line per worker: the stop itself was logged)
+      Command c{Command::Kind::Kill};
+      c.serial = w.serial;
+      c.slot = w.slot;
+      push(std::move(c));
+    }
+    ++it;
   }
   maybeFinish();
 }

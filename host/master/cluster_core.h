@@ -19,7 +19,8 @@ namespace hostd::master {
 
 struct Command {
   enum class Kind {
-    Spawn,           ///< start a worker: serial, slot, gen (its build), replaces
+    Spawn,           ///< start a worker: serial, slot, gen (its build), replaces (skip it if
+                     ///< worker(serial) is gone: a stop dropped it before it started)
     Drain,           ///< ask a worker to finish its requests and exit: serial, text (why)
     Kill,            ///< SIGKILL a worker: serial (the reason was logged)
     ArmRespawn,      ///< call respawnDue(slot) in delayMs (re-arming replaces the timer)
@@ -88,6 +89,8 @@ class ClusterCore {
   void start(uint64_t nowMs);
   /// A Spawn command succeeded (the process exists).
   void spawned(uint64_t serial, int pid);
+  /// The process exists but could not be set up (its control channel): killed.
+  void spawnedBroken(uint64_t serial, int pid, const std::string& error);
   /// A Spawn command failed before a process existed (EMFILE, E2BIG, fork failure).
   void spawnFailed(uint64_t serial, const std::string& error, uint64_t nowMs);
   void ready(uint64_t serial, uint64_t nowMs);

@@ -33,7 +33,7 @@ Master::Master(std::shared_ptr<Generation> first, const Listener& listener, Plug
 
 std::shared_ptr<Generation> Master::prepare(const config::Config& cfg, uint64_t id, int listenFd,
                                             PluginStore& store, std::string* why) {
-  PluginStore::Prepared p = store.prepare(cfg.pluginPath(), id);
+  PluginStore::Prepared p = store.prepare(cfg.pluginPath(), cfg.plugins_dir, id, cfg.run_as);
   if (!p.ok) {
     *why = p.message;
     return nullptr;
@@ -120,7 +120,10 @@ int Master::run() {
   // Workers get the full state before their init: with Redis, once it was loaded.
   state_->whenReady([this] {
     if (core_.stopping()) return;
-    log_.information("[H0102] starting " + std::to_string(current_->cfg.workers) + " worker(s) with " +
+    const config::RunAs& as = current_->cfg.run_as;
+    log_.information("[H0102] starting " + std::to_string(current_->cfg.workers) + " worker(s)" +
+                     (as.switches() ? " as " + as.user + ":" + as.group + " (uid " + std::to_string(as.uid) + ")"
+                                    : std::string()) + " with " +
                      label(*current_) + " (" + current_->cfg.pluginPath() + ")");
     core_.start(now());
     apply();
@@ -187,6 +190,7 @@ void Master::execute(const Command& c) {
 }
 
 void Master::startWorker(const Command& c) {
+  if (!core_.worker(c.serial)) return;  // dropped by a stop while the command was queued
   std::shared_ptr<Generation> g = current_->id == c.gen ? current_
                                   : previous_ && previous_->id == c.gen ? previous_ : nullptr;
   if (!g) {
@@ -224,11 +228,11 @@ void Master::startWorker(const Command& c) {
     return;
   }
   workers_[wp->serial] = wp;
-  core_.spawned(c.serial, wp->pid);
-  if (rc != 0) {  // it runs, but without its channel: its exit decides what follows
-    core_.protocolError(c.serial, "could not be set up: " + err);
+  if (rc != 0) {  // it runs, but without its channel: killed, its exit decides what follows
+    core_.spawnedBroken(c.serial, wp->pid, err);
     return;
   }
+  core_.spawned(c.serial, wp->pid);
   wp->channel->start([this, serial = wp->serial](ipc::Frame& f) {
                        if (WorkerProcess* w = find(serial)) onFrame(*w, f);
                      },
@@ -338,11 +342,10 @@ void Master::onExit(WorkerProcess& wp, int64_t status, int sig) {
   if (sc.busy)
     blame = "while serving " + app::logSafe(sc.method, 16) + " " + app::logSafe(sc.target, 256) + " from " +
             app::logSafe(sc.remote, 48) + " for " + std::to_string(sc.forMs) + " ms";
-  const int slotId = wp.slot;
   workers_.erase(wp.serial);
+  retireSlotSocket(wp.slot);  // (before the core's decision: a rollback may need the socket)
   const bool blamed = core_.exited(wp.serial, how, !sig && status == ipc::kExitFatal, blame, now());
   release(wp);
-  retireSlotSocket(slotId);
   if (blamed) countPoison(sc);
   apply();
 }

@@ -23,14 +23,15 @@ void Master::reload(const std::string& trigger) {
                  "); restart hostd to switch it");
     cfg.state = current_->cfg.state;
   }
-  PluginStore::Prepared copy = store_.copy(cfg.pluginPath(), current_->id + 1);
+  PluginStore::Prepared copy = store_.copy(cfg.pluginPath(), cfg.plugins_dir, current_->id + 1);
   if (!copy.ok) {
     core_.reloadRefused("plugin " + cfg.pluginPath() + ": " + copy.message);
     return;
   }
   // The probe runs as a child watched from the loop: workers keep being heard (heartbeats,
   // state, messages) however long the plugin takes to load.
-  probePid_ = startPluginProbe(loop_, store_.exe(), copy.path, kProbeTimeoutMs, [this, cfg, copy](ProbeResult r) {
+  probePid_ = startPluginProbe(loop_, store_.exe(), copy.path, kProbeTimeoutMs, cfg.run_as,
+                               [this, cfg, copy](ProbeResult r) {
     onReloadProbed(cfg, copy, r);
     apply();
   });

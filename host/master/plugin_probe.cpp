@@ -79,7 +79,7 @@ struct Probe {
 }  // namespace
 
 int startPluginProbe(uv_loop_t* loop, const std::string& exe, const std::string& path, unsigned timeoutMs,
-                     std::function<void(ProbeResult)> done) {
+                     const config::RunAs& as, std::function<void(ProbeResult)> done) {
   auto* p = new Probe;
   p->exe = exe;
   p->path = path;
@@ -103,6 +103,11 @@ int startPluginProbe(uv_loop_t* loop, const std::string& exe, const std::string&
   opts.args = args;
   opts.stdio = stdio;
   opts.stdio_count = 3;
+  if (as.switches() && geteuid() == 0) {  // libuv drops the supplementary groups, then setgid, setuid
+    opts.flags |= UV_PROCESS_SETUID | UV_PROCESS_SETGID;
+    opts.uid = uv_uid_t(as.uid);
+    opts.gid = uv_gid_t(as.gid);
+  }
   opts.exit_cb = [](uv_process_t* h, int64_t status, int sig) {
     auto* p = static_cast<Probe*>(h->data);
     p->exited = true;
@@ -149,11 +154,11 @@ int startPluginProbe(uv_loop_t* loop, const std::string& exe, const std::string&
   return p->process.pid;
 }
 
-ProbeResult probePlugin(const std::string& exe, const std::string& path, unsigned timeoutMs) {
+ProbeResult probePlugin(const std::string& exe, const std::string& path, const config::RunAs& as, unsigned timeoutMs) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   ProbeResult out;
-  startPluginProbe(&loop, exe, path, timeoutMs, [&](ProbeResult r) { out = std::move(r); });
+  startPluginProbe(&loop, exe, path, timeoutMs, as, [&](ProbeResult r) { out = std::move(r); });
   uv_run(&loop, UV_RUN_DEFAULT);  // until the probe's handles are closed
   uv_loop_close(&loop);
   return out;

@@ -1,5 +1,7 @@
 #include "master/plugin_store.h"
 
+#include "master/plugin_trust.h"
+
 #include "master/plugin_probe.h"
 
 #include <filesystem>
@@ -54,7 +56,7 @@ PluginStore::PluginStore(std::string exe, std::string cacheDir) : exe_(std::move
   if (lstat(cacheDir.c_str(), &st) != 0) {
     std::error_code ec;
     fs::create_directories(fs::path(cacheDir).parent_path(), ec);
-    if (mkdir(cacheDir.c_str(), 0700) != 0 && errno != EEXIST)
+    if (mkdir(cacheDir.c_str(), 0711) != 0 && errno != EEXIST)
       throw std::runtime_error(key + ": cannot create it: " + std::strerror(errno));
     lstat(cacheDir.c_str(), &st);
   }
@@ -66,7 +68,10 @@ PluginStore::PluginStore(std::string exe, std::string cacheDir) : exe_(std::move
                              (S_ISLNK(st.st_mode) ? std::string("a symlink")
                                                   : "owned by uid " + std::to_string(st.st_uid) + ", mode " +
                                                         octal(st.st_mode)) +
-                             ". Use another directory, or fix it: chown, chmod 0700");
+                             ". Use another directory, or fix it: chown, chmod 0711");
+  // Workers running as another user ([server] user) pass through to their copy, and only
+  // that: traversable, not listable.
+  if ((st.st_mode & 0011) != 0011) chmod(cacheDir.c_str(), (st.st_mode & 07777) | 0011);
   struct statvfs vfs {};
   if (statvfs(cacheDir.c_str(), &vfs) == 0 && (vfs.f_flag & ST_NOEXEC))
     throw std::runtime_error(key +
@@ -86,6 +91,7 @@ PluginStore::PluginStore(std::string exe, std::string cacheDir) : exe_(std::move
   lockFd_ = open((tmpl + "/.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lockFd_ < 0 || flock(lockFd_, LOCK_EX | LOCK_NB) != 0)
     throw std::runtime_error("cannot lock the private plugin directory " + tmpl);
+  chmod(tmpl.c_str(), 0711);
   dir_ = cacheDir + "/master-" + tmpl.substr(cacheDir.size() + 6);
   if (rename(tmpl.c_str(), dir_.c_str()) != 0) {
     fs::remove_all(tmpl, ec);
@@ -99,8 +105,12 @@ PluginStore::~PluginStore() {
   if (lockFd_ >= 0) close(lockFd_);
 }
 
-PluginStore::Prepared PluginStore::copy(const std::string& source, uint64_t version) {
+PluginStore::Prepared PluginStore::copy(const std::string& source, const std::string& pluginsDir, uint64_t version) {
   Prepared p;
+  if (std::string why = untrustedPlugin(source, pluginsDir); !why.empty()) {
+    p.message = why;
+    return p;
+  }
   std::string stem = fs::path(source).stem().string();
   std::string copy = dir_ + "/" + stem + "." + std::to_string(version) + ".so";
   std::ifstream in(source, std::ios::binary);
@@ -110,6 +120,8 @@ PluginStore::Prepared PluginStore::copy(const std::string& source, uint64_t vers
     discard(copy);
     return p;
   }
+  out.close();
+  chmod(copy.c_str(), 0644);  // readable by workers running as another user, whatever the umask
   p.ok = true;
   p.path = copy;
   return p;
@@ -129,10 +141,11 @@ PluginStore::Prepared PluginStore::accept(Prepared copied, const std::string& so
   return copied;
 }
 
-PluginStore::Prepared PluginStore::prepare(const std::string& source, uint64_t version) {
-  Prepared p = copy(source, version);
+PluginStore::Prepared PluginStore::prepare(const std::string& source, const std::string& pluginsDir, uint64_t version,
+                                           const config::RunAs& as) {
+  Prepared p = copy(source, pluginsDir, version);
   if (!p.ok) return p;
-  return accept(p, source, probePlugin(exe_, p.path));
+  return accept(p, source, probePlugin(exe_, p.path, as));
 }
 
 void PluginStore::discard(const std::string& path) {

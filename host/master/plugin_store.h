@@ -12,13 +12,14 @@ namespace hostd::master {
 /// (<dir>/<name>.<version>.so) and the copy is validated in a probe process. Workers load
 /// the copy, so `cp new.so plugins/x.so` over the live file, a half-written file, or
 /// the dynamic loader's cache of an old image can never reach a worker; a respawn after
-/// a crash loads exactly the build that was validated. The directory is private (0700),
+/// a crash loads exactly the build that was validated. The directory is ours (0711:
+/// workers running as another user can reach their copy, nobody can list or change it),
 /// lives under the cache directory ([plugins] cache_dir) and is removed with the store;
 /// one left behind by a master that was killed is removed by the next one (each master
 /// holds a lock in its own directory for as long as it lives).
 class PluginStore {
  public:
-  /// Creates `cacheDir` if needed (0700; "" = defaultCacheDir()), removes the directories
+  /// Creates `cacheDir` if needed (0711; "" = defaultCacheDir()), removes the directories
   /// of dead masters in it, and creates this master's own. Throws std::runtime_error,
   /// also when the directory is on a noexec mount (dlopen would refuse every copy).
   PluginStore(std::string exe, std::string cacheDir = "");
@@ -36,11 +37,14 @@ class PluginStore {
     std::string name, version;  ///< from the plugin's descriptor (when ok)
     std::string message;        ///< why it was refused (when !ok)
   };
-  /// Copies `source` to a new private file and probes that copy, blocking (start-up).
-  Prepared prepare(const std::string& source, uint64_t version);
+  /// Copies `source` (from `pluginsDir`) to a new private file and probes that copy as
+  /// `as`, blocking (start-up).
+  Prepared prepare(const std::string& source, const std::string& pluginsDir, uint64_t version,
+                   const config::RunAs& as);
   /// Only the copy (ok and path set; name and version once probed): for a probe run from
-  /// the loop (master/plugin_probe.h startPluginProbe), then accept().
-  Prepared copy(const std::string& source, uint64_t version);
+  /// the loop (master/plugin_probe.h startPluginProbe), then accept(). A plugin others
+  /// could replace is refused first (master/plugin_trust.h).
+  Prepared copy(const std::string& source, const std::string& pluginsDir, uint64_t version);
   /// The probe's verdict on a copy: accepted, or refused (the copy is discarded, and the
   /// message names `source`, the user's file, not our copy).
   Prepared accept(Prepared copied, const std::string& source, const ProbeResult& probe);

@@ -2,6 +2,7 @@
 
 #include "app/logging.h"
 #include "app/self_exe.h"
+#include "config/run_as.h"
 #include "ipc/message.h"
 #include "ipc/worker_contract.h"
 
@@ -121,8 +122,6 @@ void Worker::failStartup(const std::string& why) {
 }
 
 int Worker::run() {
-  // Ask the kernel for SIGTERM (= drain) when the master dies, and close the race.
-  prctl(PR_SET_PDEATHSIG, SIGTERM);
   score_.attach(env_.scoreboardFd);
   // The inherited fds came through dup2 (no close-on-exec): keep them from any program
   // this worker runs (a child holding the listening socket would outlive us on the port).
@@ -132,6 +131,12 @@ int Worker::run() {
     log().error("[H0201] worker " + std::to_string(env_.id) + " cannot open its control channel: " + uv_strerror(rc));
     _exit(ipc::kExitFatal);
   }
+  // [server] user/group, before any plugin code runs (and so for every child it starts).
+  if (std::string why = config::dropPrivileges(env_.config.run_as); !why.empty())
+    failStartup("cannot switch to user " + env_.config.run_as.user + ": " + why);
+  // Ask the kernel for SIGTERM (= drain) when the master dies (after the switch, which
+  // clears it), and close the race.
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
   // Ready before any plugin code runs: init may already call fatal (which arms deadline_).
   uv_timer_init(loop_, &heartbeat_);
   heartbeat_.data = this;

@@ -1,5 +1,7 @@
 #include "harness.h"
 
+#include <sys/stat.h>
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -71,6 +73,9 @@ pid_t launch(const std::string& program, const std::vector<std::string>& args, i
 TempDir::TempDir() {
   char tmpl[] = "/tmp/hostd-e2e-XXXXXX";
   if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+  // Workers run as "nobody" when the suite runs as root ([server] user): plugins read the
+  // marker files and scripts tests put here.
+  chmod(tmpl, 0755);
   path_ = tmpl;
 }
 

@@ -24,7 +24,7 @@ namespace hostd::test {
 /// into a pipe whose read end goes to *outFd, or to /dev/null if outFd is null.
 pid_t launch(const std::string& program, const std::vector<std::string>& args, int* outFd);
 
-/// A fresh directory under /tmp, removed with everything in it.
+/// A fresh directory under /tmp (0755), removed with everything in it.
 class TempDir {
  public:
   TempDir();

@@ -44,7 +44,7 @@ struct Sim {
         const std::string s = c.str();
         if (s == "log H0103" || s == "log H0107" || s == "log H0108") continue;
         out.push_back(s);
-        if (c.kind != Command::Kind::Spawn) continue;
+        if (c.kind != Command::Kind::Spawn || !core.worker(c.serial)) continue;  // (Master skips it too)
         if (failSpawn.count(c.serial)) core.spawnFailed(c.serial, "uv_spawn failed: E2BIG", t);
         else core.spawned(c.serial, int(1000 + c.serial));
       }
@@ -144,9 +144,16 @@ void playEach(const std::vector<Scenario>& table) {
 TEST_CASE("cluster core: start-up", "[core]") {
   const std::vector<Scenario> table = {
       {"every slot starts, then the cluster is up", kStarted},
-      {"the first spawn fails: hostd cannot start (exit 1), the other worker is killed",
+      {"the first spawn fails: hostd cannot start (exit 1), the other worker is never started",
        {{"spawn #1 fails", failSpawn(1), {}},
-        {"start", start, {"spawn slot=1 #1 gen=1", "spawn slot=2 #2 gen=1", "log H0110", "log H0115", "cancel slot=1", "cancel slot=2", "kill #2"}},
+        {"start", start,
+         {"spawn slot=1 #1 gen=1", "spawn slot=2 #2 gen=1", "log H0110", "log H0115", "cancel slot=1", "cancel slot=2",
+          "log H0119", "finish code=1"}},
+        {"no worker is known", [](Sim& s) { CHECK(s.core.workers().empty()); }, {}}}},
+      {"a worker starts but its control channel cannot be set up: killed, and hostd cannot start",
+       {{"start", start, {"spawn slot=1 #1 gen=1", "spawn slot=2 #2 gen=1"}},
+        {"#1 is broken", [](Sim& s) { s.core.spawnedBroken(1, 1001, "dup() failed: EMFILE"); }, {"log H0110", "kill #1"}},
+        {"#1 exits", exits(1), {"log H0109", "log H0115", "cancel slot=1", "cancel slot=2", "kill #2"}},
         {"#2 exits", exits(2), {"log H0109", "log H0119", "finish code=1"}}}},
       {"the second spawn fails after the first is ready",
        {{"spawn #2 fails", failSpawn(2), {}},

@@ -1,4 +1,5 @@
 #include "config/config.h"
+#include "config/run_as.h"
 
 #include <catch2/catch.hpp>
 
@@ -205,6 +206,37 @@ TEST_CASE("toJson / fromJson round-trip", "[config]") {
   CHECK(d.pluginSection("x")->at("k") == "v w");
   CHECK(d.file == c.file);
   CHECK_THROWS_AS(fromJson("{not json"), ConfigError);
+  // Who the workers run as travels resolved: a worker never looks names up.
+  c.run_as = RunAs{65534, 1, {1, 65534}, "nobody", "daemon"};
+  d = fromJson(toJson(c));
+  CHECK(d.run_as.uid == 65534);
+  CHECK(d.run_as.gid == 1);
+  CHECK(d.run_as.groups == std::vector<unsigned>{1, 65534});
+  CHECK(d.run_as.user == "nobody");
+  CHECK(d.run_as.group == "daemon");
+}
+
+TEST_CASE("[server] user and group resolve to ids, by name or number, and nobody is the root default", "[config]") {
+  Config c = parse("[server]\nuser = www-data\ngroup = adm\n");
+  CHECK(c.user == "www-data");
+  CHECK(c.group == "adm");
+  CHECK_THROWS_WITH(parse("[server]\nuser = a b\n"), Catch::Contains("[server] user = \"a b\": expected a user"));
+  if (geteuid() != 0) return;  // resolving to another user needs root (CI runs as root)
+  RunAs nobody = resolveRunAs("", "", "/x.ini");
+  CHECK(nobody.uid == 65534);
+  CHECK(nobody.user == "nobody");
+  CHECK(nobody.group == "nogroup");
+  RunAs root = resolveRunAs("root", "", "/x.ini");
+  CHECK(root.uid == 0);
+  CHECK(root.switches());
+  RunAs byNumber = resolveRunAs("65534", "1", "/x.ini");
+  CHECK(byNumber.user == "nobody");
+  CHECK(byNumber.gid == 1);
+  CHECK(byNumber.group == "daemon");
+  CHECK_THROWS_WITH(resolveRunAs("no-such-user-xq", "", "/x.ini"),
+                    Catch::Contains("/x.ini: [server] user = \"no-such-user-xq\": expected an existing user"));
+  CHECK_THROWS_WITH(resolveRunAs("", "no-such-group-xq", "/x.ini"),
+                    Catch::Contains("[server] group = \"no-such-group-xq\": expected an existing group"));
 }
 
 TEST_CASE("[state] selects the shared-state backend", "[config]") {
