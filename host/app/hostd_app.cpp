@@ -2,6 +2,7 @@
 
 #include "app/logging.h"
 #include "app/self_exe.h"
+#include "app/systemd.h"
 #include "config/config.h"
 #include "master/listener.h"
 #include "master/master.h"
@@ -65,6 +66,7 @@ int HostdApp::main(const std::vector<std::string>& args) {
     return EXIT_USAGE;
   }
   const std::string path = configPath_.empty() ? defaultConfigPath() : configPath_;
+  takeSystemdEnvironment();  // before anything is spawned: workers never see NOTIFY_SOCKET or LISTEN_*
 
   config::Config cfg;
   try {
@@ -113,11 +115,18 @@ int HostdApp::main(const std::vector<std::string>& args) {
     // Validated before anything is bound; the listening fd is filled in below.
     std::shared_ptr<master::Generation> first = master::Master::prepare(cfg, 1, -1, store, &why);
     if (!first) return refused(why);
-    master::Listener listener(cfg);
+    // Socket activation: serve on the socket systemd passed instead of binding [server] listen.
+    std::string passedWhy;
+    const int passed = sdListenFd(&passedWhy);
+    if (passed == -2) throw std::runtime_error(passedWhy);
+    if (passed >= 0 && cfg.scheduling == config::Scheduling::ReusePort)
+      throw std::runtime_error("socket activation passes one socket; scheduling = reuseport needs one per worker: "
+                               "use shared or round_robin with a systemd socket (" + cfg.file + ")");
+    master::Listener listener = passed >= 0 ? master::Listener::adopt(passed) : master::Listener(cfg);
     first->spec.listenFd = listener.fd();
     log.information("[H0101] hostd " HOSTD_VERSION " master pid " + std::to_string(getpid()) + " listening on " +
-                    listener.address() + " (config " + cfg.file + ", plugin " + first->pluginName + " " +
-                    first->pluginVersion + ")");
+                    listener.address() + (passed >= 0 ? " (socket activation: the socket systemd passed)" : "") +
+                    " (config " + cfg.file + ", plugin " + first->pluginName + " " + first->pluginVersion + ")");
     master::Master m(first, listener, store);
     return m.run();
   } catch (const master::ListenError& e) {

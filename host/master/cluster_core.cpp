@@ -22,6 +22,7 @@ std::string Command::str() const {
     case Kind::CloseListeners: return "close-listeners";
     case Kind::Finish: return "finish code=" + std::to_string(code);
     case Kind::Log: return "log " + text.substr(1, 5);  // "[H0110] ..." -> "H0110"
+    case Kind::Notify: return "notify " + text.substr(0, text.find('\n'));  // "notify READY=1"
   }
   return "?";
 }
@@ -60,6 +61,12 @@ size_t ClusterCore::recentRestarts(int id, uint64_t nowMs) { return slot(id).pol
 
 std::string ClusterCore::describe(const Worker& w) const {
   return "worker " + std::to_string(w.slot) + " (pid " + std::to_string(w.pid) + ")";
+}
+
+void ClusterCore::notify(std::string state) {
+  Command c{Command::Kind::Notify};
+  c.text = std::move(state);
+  push(std::move(c));
 }
 
 void ClusterCore::log(Command::Level level, std::string text) {
@@ -155,6 +162,7 @@ void ClusterCore::ready(uint64_t serial, uint64_t nowMs) {
     if (n >= params_.workers) {
       startingUp_ = false;
       log(Command::Level::Information, "[H0105] all " + std::to_string(params_.workers) + " worker(s) ready");
+      notify("READY=1\nSTATUS=serving: " + std::to_string(params_.workers) + " worker(s), " + label_);
     }
   }
 }
@@ -395,6 +403,7 @@ void ClusterCore::reloadRequested(const std::string& trigger) {
     return;
   }
   phase_ = Phase::Probing;
+  notify("RELOADING=1\nSTATUS=reloading (" + trigger + ")");
   Command c{Command::Kind::Probe};
   c.text = trigger;
   push(std::move(c));
@@ -403,7 +412,9 @@ void ClusterCore::reloadRequested(const std::string& trigger) {
 void ClusterCore::reloadRefused(const std::string& why) {
   if (phase_ != Phase::Probing) return;
   phase_ = Phase::Idle;
-  if (!stopping_) log(Command::Level::Error, "[H0121] reload refused, the running workers keep serving: " + why);
+  if (stopping_) return;
+  log(Command::Level::Error, "[H0121] reload refused, the running workers keep serving: " + why);
+  notify("READY=1\nSTATUS=reload refused: " + why);
 }
 
 void ClusterCore::reloadAccepted(uint64_t gen, Params p, std::string label, uint64_t nowMs) {
@@ -442,6 +453,8 @@ void ClusterCore::finishReload() {
   push(std::move(c));
   log(Command::Level::Information,
       "[H0123] reload finished: generation " + std::to_string(gen_) + " serving with " + label_);
+  notify("READY=1\nSTATUS=serving: " + std::to_string(params_.workers) + " worker(s), " + label_ + " (generation " +
+         std::to_string(gen_) + ")");
 }
 
 void ClusterCore::rollback(const std::string& why, uint64_t nowMs) {
@@ -451,6 +464,7 @@ void ClusterCore::rollback(const std::string& why, uint64_t nowMs) {
   params_ = prevParams_;
   label_ = prevLabel_;
   phase_ = Phase::Idle;
+  notify("READY=1\nSTATUS=reload rolled back: " + why);
   Command c{Command::Kind::Rollback};
   c.gen = failed;
   push(std::move(c));
@@ -475,7 +489,10 @@ void ClusterCore::rollback(const std::string& why, uint64_t nowMs) {
 // ---- stop ----
 
 void ClusterCore::stop(bool graceful) {
-  if (!stopping_ && phase_ == Phase::Probing) push(Command{Command::Kind::KillProbe});
+  if (!stopping_) {
+    notify("STOPPING=1\nSTATUS=stopping");
+    if (phase_ == Phase::Probing) push(Command{Command::Kind::KillProbe});
+  }
   stopping_ = true;
   for (auto& [id, s] : slots_) cancelRespawn(id);
   for (auto it = workers_.begin(); it != workers_.end();) {

@@ -32,6 +32,7 @@ struct Command {
     CloseListeners,  ///< nothing can serve: refuse clients instead of leaving them hanging
     Finish,          ///< every worker is gone after a stop: close everything, exit with `code`
     Log,             ///< a log line at `level`
+    Notify,          ///< the service's state changed: `text` in sd_notify(3) form ("READY=1\nSTATUS=...")
   };
   enum class Level { Information, Warning, Error, Critical, Fatal };
 
@@ -164,6 +165,7 @@ class ClusterCore {
   void finishReload();
   void rollback(const std::string& why, uint64_t nowMs);
   void maybeFinish();
+  void notify(std::string state);
   void push(Command c) { out_.push_back(std::move(c)); }
 
   uint64_t gen_;

@@ -1,6 +1,7 @@
 #include "master/listener.h"
 
 #include <Poco/Exception.h>
+#include <Poco/Net/ServerSocketImpl.h>
 #include <Poco/Net/SocketAddress.h>
 
 #include <cerrno>
@@ -42,6 +43,34 @@ Listener::Listener(const config::Config& cfg) {
   addr = Poco::Net::SocketAddress(addr.host(), probe.socket_.address().port());
   probe.socket_.close();
   bindAndListen(addr, cfg.listen.ipv6, true, cfg);
+}
+
+namespace {
+// Poco has no public way to wrap a socket it did not create.
+struct AdoptedImpl : Poco::Net::ServerSocketImpl {
+  explicit AdoptedImpl(int fd) { reset(fd); }
+};
+struct AdoptedSocket : Poco::Net::ServerSocket {
+  explicit AdoptedSocket(int fd) : Poco::Net::ServerSocket(new AdoptedImpl(fd), false) {}
+};
+}  // namespace
+
+Listener Listener::adopt(int fd) {
+  int type = 0, listening = 0, family = 0;
+  socklen_t len = sizeof type;
+  getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len);
+  len = sizeof listening;
+  getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len);
+  len = sizeof family;
+  getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len);
+  if (type != SOCK_STREAM || !listening || (family != AF_INET && family != AF_INET6))
+    throw ListenError("the socket systemd passed (fd " + std::to_string(fd) +
+                      ") is not a listening TCP socket: use ListenStream= with an address in the socket unit");
+  Listener l;
+  l.socket_ = AdoptedSocket(fd);
+  fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  return l;
 }
 
 Listener Listener::join(const Listener& first, const config::Config& cfg) {

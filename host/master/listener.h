@@ -23,6 +23,9 @@ class Listener {
  public:
   /// Throws ListenError naming the address, the config file and key, and the cause.
   explicit Listener(const config::Config& cfg);
+  /// A listening socket handed over by systemd (socket activation), made close-on-exec and
+  /// non-blocking. Throws ListenError if `fd` is not a listening TCP socket.
+  static Listener adopt(int fd);
   /// Another SO_REUSEPORT socket on first's address (reuseport scheduling, one per slot).
   static Listener join(const Listener& first, const config::Config& cfg);
   int fd() const { return socket_.impl()->sockfd(); }

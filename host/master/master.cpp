@@ -3,6 +3,7 @@
 #include "app/logging.h"
 
 #include "app/self_exe.h"
+#include "app/systemd.h"
 #include "ipc/fd_passing.h"
 #include "ipc/message.h"
 #include "ipc/state_wire.h"
@@ -176,6 +177,10 @@ void Master::execute(const Command& c) {
       break;
     case Command::Kind::Finish:
       finish(c.code);
+      break;
+    case Command::Kind::Notify:  // systemd (Type=notify); RELOADING=1 carries the time systemd wants
+      app::sdNotify(c.text.rfind("RELOADING=1", 0) == 0
+                        ? c.text + "\nMONOTONIC_USEC=" + std::to_string(uv_hrtime() / 1000) : c.text);
       break;
     case Command::Kind::Log:
       switch (c.level) {

@@ -44,7 +44,10 @@ std::string testConfig(const std::string& handler = "testplug", unsigned workers
 /// A running `hostd -c <tmp>/server.ini` in its own process group, output captured.
 class HostdProcess {
  public:
-  explicit HostdProcess(const std::string& ini, std::vector<std::string> extraArgs = {});
+  /// `wrapper`: a command that runs hostd (e.g. {"systemd-socket-activate", "-l", ADDR}):
+  /// the hostd binary and its arguments follow it.
+  explicit HostdProcess(const std::string& ini, std::vector<std::string> extraArgs = {},
+                        std::vector<std::string> wrapper = {});
   ~HostdProcess();  ///< SIGKILLs the whole process group (master and workers), reaps
   HostdProcess(const HostdProcess&) = delete;
   HostdProcess& operator=(const HostdProcess&) = delete;
