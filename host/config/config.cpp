@@ -128,6 +128,7 @@ const std::map<std::string, std::vector<std::string>>& knownKeys() {
       {"limits", {"max_header_bytes", "max_body_bytes", "header_timeout", "keepalive_timeout", "body_timeout",
                   "send_timeout", "max_output_buffer"}},
       {"log", {"level"}},
+      {"control", {"socket"}},
       {"state", {"backend", "url", "prefix", "timeout_ms"}},
   };
   return keys;
@@ -300,7 +301,7 @@ Config parseConfig(std::string_view text, const std::string& file, unsigned cpuC
     auto known = knownKeys().find(section);
     if (known == knownKeys().end())
       throw ConfigError(name + ":" + std::to_string(line) + ": unknown section [" + section +
-                        "] (known: server, plugins, cluster, limits, log, state, plugin.<name>)");
+                        "] (known: server, plugins, cluster, limits, log, control, state, plugin.<name>)");
     if (std::find(known->second.begin(), known->second.end(), k) == known->second.end())
       throw ConfigError(name + ":" + std::to_string(line) + ": unknown key \"" + k + "\" in [" + section +
                         "] (known: " + joined(known->second) + ")");
@@ -364,6 +365,13 @@ Config parseConfig(std::string_view text, const std::string& file, unsigned cpuC
                                                "debug", "trace"};
   if (!levels.count(c.log_level))
     r.fail("log.level", r.raw("log.level"), "fatal, critical, error, warning, notice, information, debug or trace");
+
+  if (r.has("control.socket")) {
+    const std::string v = r.raw("control.socket");
+    if (v.empty()) r.fail("control.socket", v, "a socket path, or off");
+    c.control_socket = lower(v) == "off" ? "off" : absolutePath(v, file);
+    if (c.control_socket.size() > 100) r.fail("control.socket", v, "a path of at most 100 characters (a Unix socket)");
+  }
 
   std::string backend = lower(r.text("state.backend", "embedded"));
   if (backend == "embedded") c.state.backend = StateConfig::Backend::Embedded;
@@ -440,6 +448,7 @@ std::string toJson(const Config& c) {
   o.set("max_output_buffer", std::to_string(c.max_output_buffer));
   o.set("on_exception", int(c.on_exception));
   o.set("log_level", c.log_level);
+  o.set("control_socket", c.control_socket);
   o.set("state_backend", int(c.state.backend));
   o.set("state_url", c.state.url);
   o.set("state_redis_host", c.state.redis_host);
@@ -503,6 +512,7 @@ Config fromJson(const std::string& json) {
     c.max_output_buffer = std::stoull(o->getValue<std::string>("max_output_buffer"));
     c.on_exception = OnException(o->getValue<int>("on_exception"));
     c.log_level = o->getValue<std::string>("log_level");
+    c.control_socket = o->getValue<std::string>("control_socket");
     c.state.backend = StateConfig::Backend(o->getValue<int>("state_backend"));
     c.state.url = o->getValue<std::string>("state_url");
     c.state.redis_host = o->getValue<std::string>("state_redis_host");

@@ -83,6 +83,7 @@ struct Config {
   size_t max_output_buffer = 1048576; ///< unsent bytes past which a connection stops parsing
   OnException on_exception = OnException::Respond;
   std::string log_level = "information";
+  std::string control_socket;  ///< [control] socket: "" = the default (ctl/control_server.h), "off" = none
   StateConfig state;
   /// [plugin.<name>] sections, handed to the plugin untouched: name -> key (lower case) -> value.
   std::map<std::string, std::map<std::string, std::string>> plugin_sections;

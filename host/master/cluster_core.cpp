@@ -63,9 +63,10 @@ std::string ClusterCore::describe(const Worker& w) const {
   return "worker " + std::to_string(w.slot) + " (pid " + std::to_string(w.pid) + ")";
 }
 
-void ClusterCore::notify(std::string state) {
+void ClusterCore::notify(std::string state, Command::ReloadOutcome outcome) {
   Command c{Command::Kind::Notify};
   c.text = std::move(state);
+  c.code = outcome;
   push(std::move(c));
 }
 
@@ -414,7 +415,7 @@ void ClusterCore::reloadRefused(const std::string& why) {
   phase_ = Phase::Idle;
   if (stopping_) return;
   log(Command::Level::Error, "[H0121] reload refused, the running workers keep serving: " + why);
-  notify("READY=1\nSTATUS=reload refused: " + why);
+  notify("READY=1\nSTATUS=reload refused: " + why, Command::Refused);
 }
 
 void ClusterCore::reloadAccepted(uint64_t gen, Params p, std::string label, uint64_t nowMs) {
@@ -454,7 +455,8 @@ void ClusterCore::finishReload() {
   log(Command::Level::Information,
       "[H0123] reload finished: generation " + std::to_string(gen_) + " serving with " + label_);
   notify("READY=1\nSTATUS=serving: " + std::to_string(params_.workers) + " worker(s), " + label_ + " (generation " +
-         std::to_string(gen_) + ")");
+         std::to_string(gen_) + ")",
+         Command::Finished);
 }
 
 void ClusterCore::rollback(const std::string& why, uint64_t nowMs) {
@@ -464,7 +466,7 @@ void ClusterCore::rollback(const std::string& why, uint64_t nowMs) {
   params_ = prevParams_;
   label_ = prevLabel_;
   phase_ = Phase::Idle;
-  notify("READY=1\nSTATUS=reload rolled back: " + why);
+  notify("READY=1\nSTATUS=reload rolled back: " + why, Command::RolledBack);
   Command c{Command::Kind::Rollback};
   c.gen = failed;
   push(std::move(c));
@@ -486,11 +488,34 @@ void ClusterCore::rollback(const std::string& why, uint64_t nowMs) {
   }
 }
 
-// ---- stop ----
+// ---- scale, stop ----
+
+std::string ClusterCore::scale(unsigned n, uint64_t nowMs) {
+  if (stopping_) return "hostd is stopping";
+  if (startingUp_) return "hostd is still starting";
+  if (phase_ != Phase::Idle) return "a reload is running";
+  if (n < 1 || n > 1024) return "expected a worker count from 1 to 1024";
+  const unsigned was = std::exchange(params_.workers, n);
+  log(Command::Level::Information, "[H0145] scaling from " + std::to_string(was) + " to " + std::to_string(n) +
+                                       " worker(s) (hostctl; the config's count returns with the next reload)");
+  ensureSlots();
+  for (unsigned id = was + 1; id <= n; ++id) {
+    Slot& s = slot(int(id));
+    s.givenUp = false;
+    spawnSlot(int(id), 0, nowMs);
+  }
+  for (auto& [id, s] : slots_)
+    if (id > int(n)) cancelRespawn(id);
+  for (auto& [serial, w] : workers_)
+    if (w.slot > int(n)) drain(w, "scaled down");
+  notify("STATUS=serving: " + std::to_string(n) + " worker(s), " + label_);
+  return "";
+}
+
 
 void ClusterCore::stop(bool graceful) {
   if (!stopping_) {
-    notify("STOPPING=1\nSTATUS=stopping");
+    notify("STOPPING=1\nSTATUS=stopping", phase_ != Phase::Idle ? Command::Refused : Command::NotAReload);
     if (phase_ == Phase::Probing) push(Command{Command::Kind::KillProbe});
   }
   stopping_ = true;

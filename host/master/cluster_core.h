@@ -32,9 +32,11 @@ struct Command {
     CloseListeners,  ///< nothing can serve: refuse clients instead of leaving them hanging
     Finish,          ///< every worker is gone after a stop: close everything, exit with `code`
     Log,             ///< a log line at `level`
-    Notify,          ///< the service's state changed: `text` in sd_notify(3) form ("READY=1\nSTATUS=...")
+    Notify,          ///< the service's state changed: `text` in sd_notify(3) form ("READY=1\nSTATUS=..."),
+                     ///< `code` the ReloadOutcome when it ends a reload
   };
   enum class Level { Information, Warning, Error, Critical, Fatal };
+  enum ReloadOutcome { NotAReload = 0, Finished = 1, Refused = 2, RolledBack = 3 };
 
   explicit Command(Kind k) : kind(k) {}
 
@@ -120,6 +122,9 @@ class ClusterCore {
   void reloadAccepted(uint64_t gen, Params p, std::string label, uint64_t nowMs);
   /// SIGTERM/SIGINT (graceful) or SIGQUIT / a second SIGTERM (not).
   void stop(bool graceful);
+  /// hostctl scale: n slots from now on (until a reload reads the config again): new
+  /// slots start, slots past n drain. Returns "" or why not now.
+  std::string scale(unsigned n, uint64_t nowMs);
 
   /// The commands produced so far, oldest first; the queue is emptied.
   std::vector<Command> take();
@@ -165,7 +170,7 @@ class ClusterCore {
   void finishReload();
   void rollback(const std::string& why, uint64_t nowMs);
   void maybeFinish();
-  void notify(std::string state);
+  void notify(std::string state, Command::ReloadOutcome outcome = Command::NotAReload);
   void push(Command c) { out_.push_back(std::move(c)); }
 
   uint64_t gen_;

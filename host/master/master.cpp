@@ -103,6 +103,8 @@ int Master::run() {
   uv_poll_init(loop_, &acceptPoll_, listenFd_);
   acceptPoll_.data = this;
   updateWatch();
+  startedMs_ = now();
+  startControl();
   SharedState::Sinks sinks;
   sinks.change = [this](const std::string& change) {
     // Every live worker, starting ones too: their snapshot went out at spawn, so this
@@ -181,6 +183,7 @@ void Master::execute(const Command& c) {
     case Command::Kind::Notify:  // systemd (Type=notify); RELOADING=1 carries the time systemd wants
       app::sdNotify(c.text.rfind("RELOADING=1", 0) == 0
                         ? c.text + "\nMONOTONIC_USEC=" + std::to_string(uv_hrtime() / 1000) : c.text);
+      if (c.code != Command::NotAReload) answerReloads(c.code, c.text.substr(c.text.find("STATUS=") + 7));
       break;
     case Command::Kind::Log:
       switch (c.level) {
@@ -411,6 +414,8 @@ void Master::finish(int code) {
   finished_ = true;
   exitCode_ = code;
   if (state_) state_->close();
+  answerReloads(Command::Refused, "hostd stopped");
+  if (control_) control_->close();
   for (uv_signal_t& s : signals_) uv_close(reinterpret_cast<uv_handle_t*>(&s), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&watchdog_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&debounce_), nullptr);

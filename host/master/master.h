@@ -4,6 +4,7 @@
 
 #include "config/config.h"
 #include "master/cluster_core.h"
+#include "master/control_server.h"
 #include "master/listener.h"
 #include "master/plugin_store.h"
 #include "master/shared_state.h"
@@ -19,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace hostd::master {
 
@@ -115,6 +117,13 @@ class Master {
   void acceptAndDispatch();
   bool dispatch(int fd);
 
+  // Control socket (hostctl): master_control.cpp.
+  void startControl();
+  void onControl(const std::string& line, ControlServer::Reply reply);
+  std::string statusJson();
+  /// A reload ended (Command::Notify with an outcome): answer the hostctl reloads waiting.
+  void answerReloads(int outcome, const std::string& status);
+
   // Cluster.
   void onSignal(int sig);
   void closeListeners();
@@ -156,6 +165,9 @@ class Master {
   size_t rrNext_ = 0;           ///< round_robin: index of the next ready worker
   uint64_t dropped_ = 0;        ///< round_robin: connections no ready worker could take
   std::unique_ptr<SharedState> state_;  ///< [state]: fixed at startup (a reload keeps it)
+  std::unique_ptr<ControlServer> control_;             ///< [control] socket, if any
+  std::vector<ControlServer::Reply> pendingReloads_;   ///< hostctl reloads waiting for the outcome
+  uint64_t startedMs_ = 0;
 };
 
 }  // namespace hostd::master

@@ -231,9 +231,11 @@ std::optional<int> HostdProcess::waitExit(Ms timeout) {
 
 // ---- one-shot runs ----
 
-RunResult runHostd(const std::vector<std::string>& args, Ms timeout) {
+RunResult runHostd(const std::vector<std::string>& args, Ms timeout) { return runProgram(HOSTD_BINARY, args, timeout); }
+
+RunResult runProgram(const std::string& program, const std::vector<std::string>& args, Ms timeout) {
   int fd = -1;
-  pid_t pid = launch(HOSTD_BINARY, args, &fd);
+  pid_t pid = launch(program, args, &fd);
   std::string out;
   auto deadline = Clock::now() + timeout;
   char buf[4096];

@@ -91,6 +91,8 @@ struct RunResult {
 };
 /// Runs HOSTD_BINARY with args to completion, bounded.
 RunResult runHostd(const std::vector<std::string>& args, Ms timeout = Ms(20000));
+/// The same for any program (stdout and stderr together), bounded, its process group killed after.
+RunResult runProgram(const std::string& program, const std::vector<std::string>& args, Ms timeout = Ms(20000));
 
 /// For a round_robin server with `workers` workers, whose target answers "<worker id>|<body>":
 /// asks `workers` times on fresh connections (one each, in turn) -> worker id -> body.

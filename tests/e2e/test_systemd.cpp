@@ -175,16 +175,8 @@ TEST_CASE("the installed hostd.service and hostd.socket are units systemd accept
   std::ifstream sock(std::string(HOSTD_SOURCE_DIR) + "/conf/systemd/hostd.socket");
   std::string socket = d.write("hostd.socket", std::string((std::istreambuf_iterator<char>(sock)),
                                                            std::istreambuf_iterator<char>()));
-  int fd = -1;
-  pid_t pid = launch("systemd-analyze", {"verify", service, socket}, &fd);
-  std::string out;
-  char buf[4096];
-  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) out.append(buf, size_t(n));
-  close(fd);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  INFO(out);
-  CHECK(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
-  CHECK(out.empty());  // not even a warning (an unknown key is only a warning)
+  RunResult r = runProgram("systemd-analyze", {"verify", service, socket});
+  INFO(r.output);
+  CHECK(r.exitCode == 0);
+  CHECK(r.output.empty());  // not even a warning (an unknown key is only a warning)
 }
