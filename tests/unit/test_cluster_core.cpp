@@ -94,6 +94,9 @@ auto accepted = [](unsigned workers) {
 };
 auto refused = [](Sim& s) { s.core.reloadRefused("plugin did not finish loading within 10 s"); };
 auto stop = [](bool graceful) { return [graceful](Sim& s) { s.core.stop(graceful); }; };
+auto scaleTo = [](unsigned n, std::string refusal) {
+  return [n, refusal](Sim& s) { CHECK(s.core.scale(n, s.t) == refusal); };
+};
 auto failSpawn = [](uint64_t w) { return [w](Sim& s) { s.failSpawn.insert(w); }; };
 auto graceTimeout = [](uint64_t w) { return [w](Sim& s) { s.core.gracefulTimeout(w); }; };
 auto protocolError = [](uint64_t w) { return [w](Sim& s) { s.core.protocolError(w, "protocol error: bad frame"); }; };
@@ -311,6 +314,14 @@ TEST_CASE("cluster core: reload, rollback and stop", "[core]") {
                 {"#3 becomes ready anyway: it was told to drain", ready(3), {}},
                 {"all leave", then(exits(1), then(exits(2), exits(3))),
                  {"log H0109", "log H0109", "log H0109", "log H0119", "finish code=0"}}})},
+      {"scale: new slots start, slots past the count drain; never during a reload or start-up",
+       started({{"scale to 3", scaleTo(3, ""), {"log H0145", "spawn slot=3 #3 gen=1", "notify STATUS=serving: 3 worker(s), plugin t 1"}},
+                {"#3 ready", ready(3), {"log H0104"}},
+                {"scale to 1", scaleTo(1, ""),
+                 {"log H0145", "cancel slot=2", "cancel slot=3", "drain #2", "drain #3", "notify STATUS=serving: 1 worker(s), plugin t 1"}},
+                {"SIGHUP", hup, {"notify RELOADING=1", "probe"}},
+                {"scale while probing", scaleTo(2, "a reload is running"), {}},
+                {"the config says 2 again", accepted(2), {"cancel slot=1", "cancel slot=2", "cancel slot=3", "log H0122", "spawn slot=1 #4 gen=2"}}})},
       {"a second SIGTERM (or SIGQUIT) kills what still runs",
        started({{"SIGTERM", stop(true), {"notify STOPPING=1", "cancel slot=1", "cancel slot=2", "drain #1", "drain #2"}},
                 {"#1 leaves", exits(1), {"log H0109"}},
