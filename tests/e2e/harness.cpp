@@ -100,13 +100,13 @@ std::string testConfig(const std::string& handler, unsigned workers, const std::
 // ---- HostdProcess ----
 
 HostdProcess::HostdProcess(const std::string& ini, std::vector<std::string> extraArgs,
-                           std::vector<std::string> wrapper) {
+                           std::vector<std::string> wrapper, const std::string& binary) {
   std::vector<std::string> args = std::move(extraArgs);
   if (std::find(args.begin(), args.end(), "-c") == args.end()) {
     configPath_ = dir_.write("server.ini", ini);
     args.insert(args.begin(), {"-c", configPath_});
   }
-  std::string program = HOSTD_BINARY;
+  std::string program = binary;
   if (!wrapper.empty()) {
     args.insert(args.begin(), program);
     args.insert(args.begin(), wrapper.begin() + 1, wrapper.end());

@@ -45,9 +45,9 @@ std::string testConfig(const std::string& handler = "testplug", unsigned workers
 class HostdProcess {
  public:
   /// `wrapper`: a command that runs hostd (e.g. {"systemd-socket-activate", "-l", ADDR}):
-  /// the hostd binary and its arguments follow it.
+  /// the hostd binary and its arguments follow it. `binary`: which hostd (an installed one).
   explicit HostdProcess(const std::string& ini, std::vector<std::string> extraArgs = {},
-                        std::vector<std::string> wrapper = {});
+                        std::vector<std::string> wrapper = {}, const std::string& binary = HOSTD_BINARY);
   ~HostdProcess();  ///< SIGKILLs the whole process group (master and workers), reaps
   HostdProcess(const HostdProcess&) = delete;
   HostdProcess& operator=(const HostdProcess&) = delete;

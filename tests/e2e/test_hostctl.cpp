@@ -173,6 +173,10 @@ TEST_CASE("hostctl explains a hostd that is not running, a stale socket, and a s
   struct stat st {};
   REQUIRE(stat(path.c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
+  if (geteuid() != 0) {
+    WARN("skipped the permission checks: they need root to run hostctl as another user (CI runs as root)");
+    return;
+  }
   RunResult denied = runProgram("setpriv", {"--reuid=65534", "--regid=65534", "--clear-groups", HOSTCTL_BINARY,
                                             "-s", path, "status"});
   CHECK(denied.exitCode == 1);
