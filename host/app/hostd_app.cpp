@@ -1,5 +1,6 @@
 #include "app/hostd_app.h"
 
+#include "app/log_files.h"
 #include "app/logging.h"
 #include "app/self_exe.h"
 #include "app/systemd.h"
@@ -76,6 +77,21 @@ int HostdApp::main(const std::vector<std::string>& args) {
     if (test_) std::cerr << "hostd: configuration file " << path << " test failed\n";
     return 1;
   }
+  if (!test_ && !cfg.log_file.empty()) {  // from here on the server log is stderr, for workers too
+    if (std::string why = redirectStderr(cfg.log_file, cfg.run_as); !why.empty()) {
+      std::cerr << "hostd: [log] file in " << cfg.file << ": " << why << "\n";
+      return 1;
+    }
+  }
+  if (!test_ && !cfg.access_log.empty()) {  // created now, owned by the workers' user (see reopen)
+    std::string why;
+    int fd = prepareLogFile(cfg.access_log, cfg.run_as, &why);
+    if (fd < 0) {
+      std::cerr << "hostd: [log] access in " << cfg.file << ": " << why << "\n";
+      return 1;
+    }
+    close(fd);
+  }
   setupLogging(cfg.log_level);
 
   const std::string self = selfExecutable();
@@ -90,10 +106,15 @@ int HostdApp::main(const std::vector<std::string>& args) {
     return 1;
   };
   if (test_) {
-    if (std::string why = master::untrustedPlugin(cfg.pluginPath(), cfg.plugins_dir); !why.empty()) return refused(why);
-    // The user's own file, as hostd's own user: the workers' user may not be able to read
-    // it (they load a private copy), and its owner was just checked.
-    master::ProbeResult probe = master::probePlugin(self, cfg.pluginPath(), config::RunAs{});
+    // As at start: a checked private copy, probed as the workers' user (never as root).
+    master::PluginStore::Prepared probe;
+    try {
+      master::PluginStore store(self, cfg.cache_dir);
+      probe = store.prepare(cfg.pluginPath(), cfg.plugins_dir, 0, cfg.run_as);
+      if (probe.ok) store.discard(probe.path);
+    } catch (const std::runtime_error& e) {
+      return refused(e.what());
+    }
     if (!probe.ok) return refused(probe.message);
     std::cout << "hostd: configuration file " << cfg.file << " syntax is ok\n"
               << "hostd: plugin " << probe.name << " " << probe.version << " (" << cfg.pluginPath()

@@ -127,7 +127,7 @@ const std::map<std::string, std::vector<std::string>>& knownKeys() {
                    "max_memory_mb", "on_exception"}},
       {"limits", {"max_header_bytes", "max_body_bytes", "header_timeout", "keepalive_timeout", "body_timeout",
                   "send_timeout", "max_output_buffer"}},
-      {"log", {"level"}},
+      {"log", {"level", "access", "access_format", "file"}},
       {"control", {"socket"}},
       {"state", {"backend", "url", "prefix", "timeout_ms"}},
   };
@@ -366,6 +366,16 @@ Config parseConfig(std::string_view text, const std::string& file, unsigned cpuC
   if (!levels.count(c.log_level))
     r.fail("log.level", r.raw("log.level"), "fatal, critical, error, warning, notice, information, debug or trace");
 
+  for (const char* key : {"log.access", "log.file"}) {
+    if (!r.has(key)) continue;
+    if (r.raw(key).empty()) r.fail(key, "", "a file path (leave the key out for none)");
+    (std::string(key) == "log.access" ? c.access_log : c.log_file) = absolutePath(r.raw(key), file);
+  }
+  const std::string format = lower(r.text("log.access_format", "combined"));
+  if (format == "combined") c.access_format = AccessFormat::Combined;
+  else if (format == "json") c.access_format = AccessFormat::Json;
+  else r.fail("log.access_format", r.raw("log.access_format"), "combined or json");
+
   if (r.has("control.socket")) {
     const std::string v = r.raw("control.socket");
     if (v.empty()) r.fail("control.socket", v, "a socket path, or off");
@@ -449,6 +459,9 @@ std::string toJson(const Config& c) {
   o.set("on_exception", int(c.on_exception));
   o.set("log_level", c.log_level);
   o.set("control_socket", c.control_socket);
+  o.set("access_log", c.access_log);
+  o.set("access_format", int(c.access_format));
+  o.set("log_file", c.log_file);
   o.set("state_backend", int(c.state.backend));
   o.set("state_url", c.state.url);
   o.set("state_redis_host", c.state.redis_host);
@@ -513,6 +526,9 @@ Config fromJson(const std::string& json) {
     c.on_exception = OnException(o->getValue<int>("on_exception"));
     c.log_level = o->getValue<std::string>("log_level");
     c.control_socket = o->getValue<std::string>("control_socket");
+    c.access_log = o->getValue<std::string>("access_log");
+    c.access_format = AccessFormat(o->getValue<int>("access_format"));
+    c.log_file = o->getValue<std::string>("log_file");
     c.state.backend = StateConfig::Backend(o->getValue<int>("state_backend"));
     c.state.url = o->getValue<std::string>("state_url");
     c.state.redis_host = o->getValue<std::string>("state_redis_host");

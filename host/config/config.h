@@ -43,6 +43,8 @@ struct ListenAddress {
   std::string toString() const;
 };
 
+enum class AccessFormat { Combined, Json };
+
 /// Who workers, the plugin probe and every child process run as: [server] user and group,
 /// resolved by loadConfig (config/run_as.h).
 struct RunAs {
@@ -83,6 +85,9 @@ struct Config {
   size_t max_output_buffer = 1048576; ///< unsent bytes past which a connection stops parsing
   OnException on_exception = OnException::Respond;
   std::string log_level = "information";
+  std::string access_log;  ///< [log] access: "" = off
+  AccessFormat access_format = AccessFormat::Combined;
+  std::string log_file;    ///< [log] file: the server log ("" = stderr)
   std::string control_socket;  ///< [control] socket: "" = the default (ctl/control_server.h), "off" = none
   StateConfig state;
   /// [plugin.<name>] sections, handed to the plugin untouched: name -> key (lower case) -> value.

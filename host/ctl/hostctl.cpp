@@ -1,5 +1,5 @@
 // hostctl: talks to a running hostd over its control socket ([control] socket).
-//   hostctl [-c CONFIG | -s SOCKET] status [--json] | reload | stop [--now] | scale N
+//   hostctl [-c CONFIG | -s SOCKET] status [--json] | reload | stop [--now] | scale N | reopen-logs
 // Exit codes: 0 done; 1 hostd unreachable or the command failed; 64 usage; reload: 2 refused,
 // 3 rolled back.
 #include "config/config.h"
@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -42,8 +43,10 @@ int usage(const std::string& why) {
                "  reload            reload and wait: exit 0 finished, 2 refused, 3 rolled back\n"
                "  stop [--now]      graceful stop (drain), or immediate\n"
                "  scale N           run N workers (until the next reload)\n"
+               "  reopen-logs       reopen [log] file and [log] access (after logrotate moved them)\n"
                "The socket is [control] socket of CONFIG (default " HOSTD_DEFAULT_CONFIG
-               "), or its default (" << hostd::master::defaultControlSocket() << ").\n";
+               "), or its default: hostd.sock in [plugins] cache_dir (" << hostd::master::defaultControlSocket("")
+            << " when unset).\n";
   return kUsage;
 }
 
@@ -69,7 +72,7 @@ std::string lenientControlSocket(const std::string& text, const std::string& fil
     if (v.empty() || v == "off") break;
     return v[0] == '/' ? v : (std::filesystem::path(file).parent_path() / v).string();
   }
-  return hostd::master::defaultControlSocket();
+  return hostd::master::defaultControlSocket("");
 }
 
 /// The socket to talk to: -s, else the config's [control] socket, else the default.
@@ -86,7 +89,7 @@ bool socketPath(const std::string& socketArg, const std::string& configArg, std:
       std::cerr << "hostctl: cannot read " << file << "\n";
       return false;
     }
-    *path = hostd::master::defaultControlSocket();
+    *path = hostd::master::defaultControlSocket("");
     return true;
   }
   std::ostringstream text;
@@ -97,7 +100,7 @@ bool socketPath(const std::string& socketArg, const std::string& configArg, std:
       std::cerr << "hostctl: " << file << " turns the control socket off ([control] socket = off)\n";
       return false;
     }
-    *path = cfg.control_socket.empty() ? hostd::master::defaultControlSocket() : cfg.control_socket;
+    *path = cfg.control_socket.empty() ? hostd::master::defaultControlSocket(cfg.cache_dir) : cfg.control_socket;
     return true;
   } catch (const hostd::config::ConfigError&) {
     // Being edited (and about to be reloaded, which will say what is wrong): all hostctl
@@ -118,8 +121,16 @@ bool ask(const std::string& path, const std::string& line, int timeoutMs, std::s
     return false;
   }
   std::memcpy(a.sun_path, path.data(), path.size());
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    const int e = errno;
+  // Non-blocking: a hostd whose loop is stuck (its backlog full) gets the same deadline.
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  int e = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 ? 0 : errno;
+  if (e == EAGAIN || e == EINPROGRESS) {
+    pollfd p{fd, POLLOUT, 0};
+    socklen_t len = sizeof e;
+    e = poll(&p, 1, 10000) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) == 0 ? e : ETIMEDOUT;
+  }
+  if (e != 0) {
     if (e == ENOENT)
       std::cerr << "hostctl: no control socket at " << path
                 << ": hostd is not running (or uses another [control] socket: try -c CONFIG or -s SOCKET)\n";
@@ -128,6 +139,8 @@ bool ask(const std::string& path, const std::string& line, int timeoutMs, std::s
     else if (e == EACCES || e == EPERM)
       std::cerr << "hostctl: permission denied on " << path
                 << ": run hostctl as root or as the user hostd runs as\n";
+    else if (e == ETIMEDOUT)
+      std::cerr << "hostctl: hostd does not accept on " << path << " (busy or stuck?)\n";
     else
       std::cerr << "hostctl: cannot connect to " << path << ": " << std::strerror(e) << "\n";
     close(fd);
@@ -136,7 +149,6 @@ bool ask(const std::string& path, const std::string& line, int timeoutMs, std::s
   const std::string req = line + "\n";
   // hostd may have answered (and closed) already, e.g. permission denied: read that first.
   const int sendErr = send(fd, req.data(), req.size(), MSG_NOSIGNAL) == ssize_t(req.size()) ? 0 : errno;
-  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
   char buf[4096];
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
@@ -219,6 +231,7 @@ int main(int argc, char** argv) {
   else if (cmd == "reload" && words.size() == 1) line = "reload", timeoutMs = 600000;  // probe + every slot's start
   else if (cmd == "stop" && (words.size() == 1 || (words.size() == 2 && words[1] == "--now"))) line = words.size() == 1 ? "stop" : "stop --now";
   else if (cmd == "scale" && words.size() == 2) line = "scale " + words[1];
+  else if (cmd == "reopen-logs" && words.size() == 1) line = "reopen-logs";
   else return usage("unknown command or arguments: " + cmd);
 
   std::string path, answer;
@@ -235,7 +248,12 @@ int main(int argc, char** argv) {
       std::cout << body << "\n";
       return 0;
     }
-    return printStatus(body);
+    try {
+      return printStatus(body);
+    } catch (const Poco::Exception& e) {
+      std::cerr << "hostctl: unexpected status answer (" << e.displayText() << "): " << body << "\n";
+      return 1;
+    }
   }
   if (cmd == "reload") {
     std::cout << "reload " << answer << "\n";

@@ -192,12 +192,29 @@ void Connection::feed(const char* data, size_t len) {
   fail(errorStatus_ ? errorStatus_ : 400);
 }
 
+void Connection::reportCompleted(int status, uint64_t bodyBytes) {
+  Server::Completed e;
+  e.method = headBuilt_ ? req_.method_ : "-";
+  e.target = headBuilt_ ? req_.target_ : "-";
+  e.remote = remote();
+  e.userAgent = headBuilt_ && !userAgent_.empty() ? userAgent_ : "-";
+  e.referer = headBuilt_ && !referer_.empty() ? referer_ : "-";
+  e.httpMinor = headBuilt_ ? req_.minor_ : 1;
+  e.status = status;
+  e.bodyBytes = bodyBytes;
+  e.requestBytes = headBytes_ + body_.size();
+  e.durationUs = startNs_ ? (uv_hrtime() - startNs_) / 1000 : 0;
+  startNs_ = 0;
+  server_.completed(e);
+}
+
 void Connection::fail(int status) {
   server_.mutableStats().bad_requests++;
   inMessage_ = false;
   inBody_ = false;
   const char* reason = reasonPhrase(status);
   std::string body = std::string(reason) + "\n";
+  if (server_.wantsCompleted()) reportCompleted(status, body.size());
   out_ += "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\n";
   server_.appendStandardHeaders(out_);
   out_ += "Content-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) +
@@ -230,6 +247,8 @@ int Connection::onMessageBegin(llhttp_t* p) {
   c->body_.clear();
   c->errorStatus_ = 0;
   c->deadline_ = c->now() + c->server_.limits().header_timeout_s * 1000ull;
+  c->headBuilt_ = false;
+  if (c->server_.wantsCompleted()) c->startNs_ = uv_hrtime();
   return 0;
 }
 
@@ -283,6 +302,7 @@ int Connection::buildRequest() {
   if (int status = checkHead(head, &route)) return status;
   r.path_ = route.path;
   r.query_ = route.query;
+  headBuilt_ = true;
   if (!route.authority.empty()) {  // absolute-form: the target's authority is the Host
     if (route.hostIndex < r.headers_.size()) r.headers_[route.hostIndex].value = route.authority;
     else r.headers_.push_back(Header{"Host", route.authority});
@@ -349,6 +369,10 @@ int Connection::onMessageComplete(llhttp_t* p) {
   c->server_.handles().begin(c->slot_, &r.token_, &responseToken);
   c->res_.reset(c, responseToken, p->method == HTTP_HEAD, p->http_minor, keepAlive);
   c->responsePending_ = true;
+  if (c->server_.wantsCompleted()) {
+    if (!r.header("user-agent", &c->userAgent_)) c->userAgent_ = {};
+    if (!r.header("referer", &c->referer_)) c->referer_ = {};
+  }
   c->server_.mutableStats().requests++;
   c->server_.handler()(r, c->res_);
   // The request's views die here (its token first); a deferred response keeps res_.
@@ -369,6 +393,7 @@ size_t Connection::unsent() const {
 }
 
 void Connection::responseWritten(bool keepAlive) {
+  if (server_.wantsCompleted()) reportCompleted(res_.status_, res_.bodySent_);
   responsePending_ = false;
   server_.handles().endResponse(slot_);
   fireDrain(HOSTD_ESTATE);  // only releases the callback's argument

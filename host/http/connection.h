@@ -108,6 +108,12 @@ class Connection {
   size_t urlLen_ = 0;
   bool lastWasValue_ = false;
   size_t headBytes_ = 0;
+  // Access log (only when the server wants Completed): when the request began, its
+  // User-Agent and Referer (views into headBuf_, valid until the next request begins).
+  uint64_t startNs_ = 0;
+  std::string_view userAgent_, referer_;
+  bool headBuilt_ = false;  // req_'s method and target are this request's
+  void reportCompleted(int status, uint64_t bodyBytes);
   size_t extensionBytes_ = 0;
   std::string body_;
   std::string remote_;

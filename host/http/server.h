@@ -69,6 +69,25 @@ class Server {
   const Stats& stats() const { return stats_; }
   void setServerHeader(std::string value) { serverLine_ = "Server: " + value + "\r\n"; }
 
+  /// One finished exchange (a response ended, or the engine refused a request), for an
+  /// access log. The views are valid during the call only.
+  struct Completed {
+    std::string_view method, target, remote, referer, userAgent;  ///< "-" when unknown
+    int httpMinor = 1;
+    int status = 0;
+    uint64_t bodyBytes = 0;     ///< response body bytes
+    uint64_t requestBytes = 0;  ///< request head and body bytes
+    uint64_t durationUs = 0;    ///< from the request's first byte to the end of the response
+  };
+  using CompletedFn = void (*)(void* ctx, const Completed&);
+  /// Off (nullptr) by default: then nothing is measured or copied per request.
+  void onCompleted(CompletedFn fn, void* ctx) {
+    completedFn_ = fn;
+    completedCtx_ = ctx;
+  }
+  bool wantsCompleted() const { return completedFn_ != nullptr; }
+  void completed(const Completed& c) const { completedFn_(completedCtx_, c); }
+
   // ---- used by Connection ----
   uv_loop_t* loop() const { return loop_; }
   const Limits& limits() const { return limits_; }
@@ -89,6 +108,8 @@ class Server {
   Response* responseFor(uint64_t token);
 
  private:
+  CompletedFn completedFn_ = nullptr;
+  void* completedCtx_ = nullptr;
   static void onAcceptable(uv_poll_t* h, int status, int events);
   int watchSource(int fd);
   void acceptOne();

@@ -7,7 +7,7 @@
 namespace hostd::ipc {
 namespace {
 
-bool knownType(uint8_t t) { return t >= uint8_t(MsgType::Ready) && t <= uint8_t(MsgType::Quarantine); }
+bool knownType(uint8_t t) { return t >= uint8_t(MsgType::Ready) && t <= uint8_t(MsgType::Reopen); }
 
 }  // namespace
 
@@ -83,6 +83,7 @@ const char* msgTypeName(MsgType type) {
     case MsgType::State: return "state";
     case MsgType::Recycle: return "recycle";
     case MsgType::Quarantine: return "quarantine";
+    case MsgType::Reopen: return "reopen";
   }
   return "unknown";
 }

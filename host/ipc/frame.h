@@ -22,6 +22,7 @@ enum class MsgType : uint8_t {
                    ///< replaced at once, not counted by the restart policy (payload: reason)
   Quarantine = 9,  ///< master -> worker: "<seconds> <METHOD> <path>": answer that route 503
                    ///< for that long without running the plugin; "0" alone clears them all
+  Reopen = 10,     ///< master -> worker: reopen the log files (the master recreated them)
 };
 
 constexpr size_t kMaxPayload = 64 * 1024;

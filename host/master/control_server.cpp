@@ -11,7 +11,9 @@
 
 namespace hostd::master {
 
-std::string defaultControlSocket() { return PluginStore::defaultCacheDir() + "/hostd.sock"; }
+std::string defaultControlSocket(const std::string& cacheDir) {
+  return (cacheDir.empty() ? PluginStore::defaultCacheDir() : cacheDir) + "/hostd.sock";
+}
 
 /// One client: its pipe, what it sent so far, a timer bounding how long it may take.
 struct ControlServer::Conn {
@@ -65,14 +67,17 @@ std::string ControlServer::start(const std::string& path, Handler handler) {
   struct stat st {};
   if (lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) return "it exists and is not a socket";
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    // Non-blocking: a live hostd with a full backlog must not hang this one.
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return std::string("cannot check it: ") + std::strerror(errno);
     sockaddr_un a{};
     a.sun_family = AF_UNIX;
     std::memcpy(a.sun_path, path.data(), path.size());
-    const bool live = fd >= 0 && connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    if (fd >= 0) ::close(fd);
-    if (live) return "another hostd answers on it";
-    unlink(path.c_str());  // left behind by a master that was killed
+    const int rc = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 ? 0 : errno;
+    ::close(fd);
+    if (rc == 0 || rc == EAGAIN || rc == EINPROGRESS) return "another hostd answers on it";
+    if (rc != ECONNREFUSED) return std::string("cannot check it: ") + std::strerror(rc);
+    unlink(path.c_str());  // nobody listens: left behind by a master that was killed
   }
   server_ = new uv_pipe_t;
   uv_pipe_init(loop_, server_, 0);
@@ -88,7 +93,6 @@ std::string ControlServer::start(const std::string& path, Handler handler) {
     server_ = nullptr;
     return uv_strerror(rc);
   }
-  chmod(path.c_str(), 0600);
   path_ = path;
   return "";
 }

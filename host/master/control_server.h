@@ -12,8 +12,9 @@
 
 namespace hostd::master {
 
-/// The default control socket: <PluginStore::defaultCacheDir()>/hostd.sock.
-std::string defaultControlSocket();
+/// The default control socket: <[plugins] cache_dir>/hostd.sock ("" = the default cache dir),
+/// a directory that is ours alone (see PluginStore).
+std::string defaultControlSocket(const std::string& cacheDir);
 
 class ControlServer {
  public:

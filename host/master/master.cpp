@@ -1,5 +1,6 @@
 #include "master/master.h"
 
+#include "app/log_files.h"
 #include "app/logging.h"
 
 #include "app/self_exe.h"
@@ -19,7 +20,7 @@
 
 namespace hostd::master {
 namespace {
-constexpr int kSignals[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR2};
+constexpr int kSignals[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR2, SIGUSR1};
 }
 
 Master::Master(std::shared_ptr<Generation> first, const Listener& listener, PluginStore& store)
@@ -392,6 +393,9 @@ void Master::onSignal(int sig) {
     case SIGHUP:
       core_.reloadRequested("SIGHUP");
       break;
+    case SIGUSR1:
+      reopenLogs("SIGUSR1");
+      break;
     case SIGUSR2:
       for (auto& [serial, w] : workers_) {
         log_.information("[H0118] " + describe(*w) + " requests=" + std::to_string(w->counters.requests) +
@@ -402,6 +406,26 @@ void Master::onSignal(int sig) {
       break;
   }
   apply();
+}
+
+std::string Master::reopenLogs(const std::string& trigger) {
+  // As nginx: the master (root) recreates the files logrotate moved away and hands them to
+  // the workers' user; then every process opens them by name again.
+  const config::Config& cfg = current_->cfg;
+  std::string failed;
+  if (!cfg.log_file.empty())
+    if (std::string why = app::redirectStderr(cfg.log_file, cfg.run_as); !why.empty()) failed += why + "; ";
+  if (!cfg.access_log.empty()) {
+    std::string why;
+    int fd = app::prepareLogFile(cfg.access_log, cfg.run_as, &why);
+    if (fd >= 0) close(fd);
+    else failed += why + "; ";
+  }
+  for (auto& [serial, w] : workers_)
+    if (w->channel) w->channel->send(ipc::MsgType::Reopen);
+  if (failed.empty()) log_.information("[H0147] " + trigger + ": log files reopened");
+  else log_.error("[H0147] " + trigger + ": " + failed.substr(0, failed.size() - 2));
+  return failed.empty() ? "" : failed.substr(0, failed.size() - 2);
 }
 
 void Master::closeListeners() {

@@ -127,6 +127,9 @@ class Master {
   // Cluster.
   void onSignal(int sig);
   void closeListeners();
+  /// SIGUSR1, hostctl reopen-logs: recreate [log] file and [log] access, then every worker
+  /// reopens them ([H0147]). Returns "" or what failed.
+  std::string reopenLogs(const std::string& trigger);
   std::string describe(const WorkerProcess& wp) const;
   uint64_t now() const { return uv_now(loop_); }
 
@@ -155,7 +158,7 @@ class Master {
   uint64_t quarantines_ = 0;  ///< routes quarantined so far
   bool finished_ = false;  ///< loop handles closed; uv_run is about to return
   int exitCode_ = 0;
-  uv_signal_t signals_[5]{};
+  uv_signal_t signals_[6]{};
   uv_timer_t watchdog_{};
   uv_fs_event_t* watch_ = nullptr;  ///< [plugins] watch: the plugins directory
   std::string watchedDir_;

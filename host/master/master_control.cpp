@@ -38,7 +38,7 @@ uint64_t residentKb(int pid) {
 void Master::startControl() {
   const std::string& want = current_->cfg.control_socket;
   if (want == "off") return;
-  const std::string path = want.empty() ? defaultControlSocket() : want;
+  const std::string path = want.empty() ? defaultControlSocket(store_.cacheDir()) : want;
   control_ = std::make_unique<ControlServer>(loop_);
   std::string why = control_->start(path, [this](const std::string& line, ControlServer::Reply reply) {
     onControl(line, std::move(reply));
@@ -62,16 +62,20 @@ void Master::onControl(const std::string& line, ControlServer::Reply reply) {
     reply("ok\n" + statusJson() + "\n");
   } else if (cmd == "reload") {
     if (core_.stopping()) return reply("refused: hostd is stopping\n");
-    core_.reloadRequested("hostctl reload");
-    if (core_.phase() != ClusterCore::Phase::Probing)
+    // Never the outcome of another reload (SIGHUP, the watch): that one may predate the edit.
+    if (core_.startingUp() || core_.phase() != ClusterCore::Phase::Idle)
       return reply(std::string("refused: ") +
                    (core_.startingUp() ? "hostd is still starting" : "a reload is already running") + "\n");
+    core_.reloadRequested("hostctl reload");
     pendingReloads_.push_back(std::move(reply));  // answered with the outcome (answerReloads)
     apply();
   } else if (cmd == "stop" && (arg.empty() || arg == "--now")) {
     reply(std::string("ok: ") + (arg.empty() ? "draining the workers, then exiting" : "stopping now") + "\n");
     core_.stop(arg.empty() && !core_.stopping());
     apply();
+  } else if (cmd == "reopen-logs") {
+    std::string why = reopenLogs("hostctl reopen-logs");
+    reply(why.empty() ? "ok: log files reopened\n" : "error: " + why + "\n");
   } else if (cmd == "scale") {
     char* end = nullptr;
     unsigned long n = std::strtoul(arg.c_str(), &end, 10);
@@ -82,7 +86,7 @@ void Master::onControl(const std::string& line, ControlServer::Reply reply) {
     apply();
   } else {
     reply("error: unknown command \"" + app::logSafe(line, 64) +
-          "\"; expected status, reload, stop [--now] or scale N\n");
+          "\"; expected status, reload, stop [--now], scale N or reopen-logs\n");
   }
 }
 

@@ -51,6 +51,7 @@ std::string PluginStore::defaultCacheDir() {
 
 PluginStore::PluginStore(std::string exe, std::string cacheDir) : exe_(std::move(exe)) {
   if (cacheDir.empty()) cacheDir = defaultCacheDir();
+  cacheDir_ = cacheDir;
   const std::string key = "[plugins] cache_dir " + cacheDir;
   struct stat st {};
   if (lstat(cacheDir.c_str(), &st) != 0) {
@@ -107,21 +108,26 @@ PluginStore::~PluginStore() {
 
 PluginStore::Prepared PluginStore::copy(const std::string& source, const std::string& pluginsDir, uint64_t version) {
   Prepared p;
-  if (std::string why = untrustedPlugin(source, pluginsDir); !why.empty()) {
-    p.message = why;
-    return p;
-  }
+  // Opened once and checked as opened: the bytes copied are the bytes checked.
+  int in = openTrustedPlugin(source, pluginsDir, &p.message);
+  if (in < 0) return p;
   std::string stem = fs::path(source).stem().string();
   std::string copy = dir_ + "/" + stem + "." + std::to_string(version) + ".so";
-  std::ifstream in(source, std::ios::binary);
-  std::ofstream out(copy, std::ios::binary | std::ios::trunc);
-  if (!in || !out || !(out << in.rdbuf()) || !out.flush()) {
-    p.message = "cannot copy plugin " + source + " to " + copy + " (missing or unreadable?)";
+  int out = ::open(copy.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  bool ok = out >= 0;
+  char buf[65536];
+  for (ssize_t n; ok && (n = ::read(in, buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0 && ::write(out, buf, size_t(n)) == n;
+  }
+  ::close(in);
+  // Readable by workers running as another user, whatever the umask.
+  if (out >= 0) ok = fchmod(out, 0644) == 0 && ::close(out) == 0 && ok;
+  if (!ok) {
+    p.message = "cannot copy plugin " + source + " to " + copy + ": " + std::strerror(errno);
     discard(copy);
     return p;
   }
-  out.close();
-  chmod(copy.c_str(), 0644);  // readable by workers running as another user, whatever the umask
   p.ok = true;
   p.path = copy;
   return p;

@@ -52,10 +52,13 @@ class PluginStore {
   /// Deletes a copy no worker will load again (workers that mapped it keep their mapping).
   void discard(const std::string& path);
   const std::string& dir() const { return dir_; }
+  /// The cache directory this store lives in ([plugins] cache_dir, or the default).
+  const std::string& cacheDir() const { return cacheDir_; }
 
  private:
   std::string exe_;
   std::string dir_;
+  std::string cacheDir_;
   int lockFd_ = -1;
   size_t removedStale_ = 0;
 };

@@ -6,10 +6,12 @@
 
 namespace hostd::master {
 
-/// "" if the plugin file and the directories it lives in (the configured plugins directory,
-/// and the real one if the file is a symlink) are each owned by root or by hostd's effective
-/// user and not writable by group or others; else a message naming the path, its owner and
-/// mode, and the fix.
-std::string untrustedPlugin(const std::string& pluginPath, const std::string& pluginsDir);
+/// Opens the plugin for reading and checks what was opened: the file itself (fstat of the
+/// open file: what is checked is what is read), the configured plugins directory, and every
+/// directory from the file's real location up to / must be owned by root or by hostd's
+/// effective user and not writable by group or others (a root-owned sticky directory such
+/// as /tmp is fine: nobody can rename what is not theirs in it). Returns the fd
+/// (close-on-exec), or -1 and *why naming the path, its owner and mode, and the fix.
+int openTrustedPlugin(const std::string& pluginPath, const std::string& pluginsDir, std::string* why);
 
 }  // namespace hostd::master

@@ -131,6 +131,12 @@ int Worker::run() {
     log().error("[H0201] worker " + std::to_string(env_.id) + " cannot open its control channel: " + uv_strerror(rc));
     _exit(ipc::kExitFatal);
   }
+  // The access log is opened as root (it may be in a root-only directory), then kept.
+  if (!env_.config.access_log.empty()) {
+    auto format = env_.config.access_format == config::AccessFormat::Json ? AccessLog::Format::Json
+                                                                            : AccessLog::Format::Combined;
+    if (std::string why = accessLog_.open(env_.config.access_log, format, env_.id); !why.empty()) failStartup(why);
+  }
   // [server] user/group, before any plugin code runs (and so for every child it starts).
   if (std::string why = config::dropPrivileges(env_.config.run_as); !why.empty())
     failStartup("cannot switch to user " + env_.config.run_as.user + ": " + why);
@@ -201,6 +207,10 @@ int Worker::run() {
   server_ = std::make_unique<http::Server>(loop_, limits,
                                            [this](http::Request& rq, http::Response& rs) { handle(rq, rs); });
   services_.server = server_.get();
+  if (accessLog_.enabled()) {
+    server_->onCompleted(&AccessLog::onCompleted, &accessLog_);
+    accessLog_.start(loop_);
+  }
   server_->setServerHeader(std::string("hostd/") + HOSTD_VERSION);
   const bool roundRobin = env_.config.scheduling == config::Scheduling::RoundRobin;
   const bool ownSocket = env_.config.scheduling == config::Scheduling::ReusePort;
@@ -215,6 +225,7 @@ int Worker::run() {
   uv_signal_init(loop_, &sigquit_);
   uv_signal_start(&sigquit_, [](uv_signal_t* s, int) {
     static_cast<Worker*>(s->data)->children_->killAll();
+    static_cast<Worker*>(s->data)->accessLog_.flush();
     _exit(0);
   }, SIGQUIT);
   sigquit_.data = this;
@@ -308,6 +319,9 @@ void Worker::onFrame(ipc::Frame& f) {
     case ipc::MsgType::Quarantine:
       onQuarantine(f.payload);
       break;
+    case ipc::MsgType::Reopen:
+      reopenLogs();
+      break;
     case ipc::MsgType::State:
       if (!state_.onFrame(f.payload))
         log().warning("[H0206] worker " + std::to_string(env_.id) + " ignores a malformed state frame");
@@ -356,10 +370,27 @@ void Worker::beginDrain(const std::string& why) {
   });
 }
 
+void Worker::reopenLogs() {
+  // The master recreated the files and gave them to our user: open them by name again.
+  if (std::string why = accessLog_.reopen(); !why.empty())
+    log().error("[H0211] worker " + std::to_string(env_.id) + ": " + why + "; it keeps writing to the old file");
+  if (!env_.config.log_file.empty()) {
+    int fd = ::open(env_.config.log_file.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd >= 0) {
+      dup2(fd, STDERR_FILENO);
+      ::close(fd);
+    } else {
+      log().error("[H0211] worker " + std::to_string(env_.id) + ": cannot reopen " + env_.config.log_file + ": " +
+                  std::strerror(errno));
+    }
+  }
+}
+
 void Worker::finish() {
   if (plugin_.desc && plugin_.desc->shutdown && pluginState_) plugin_.desc->shutdown(pluginState_);
   pluginState_ = nullptr;
   if (children_) children_->killAll();
+  accessLog_.flush();
   log().information("[H0209] worker " + std::to_string(env_.id) + " exiting after " + std::to_string(handled_) +
                     " request(s)");
   // _exit, not exit: no atexit handlers or static destructors of a forked image.

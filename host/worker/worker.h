@@ -6,6 +6,7 @@
 #include "ipc/channel.h"
 #include "ipc/scoreboard.h"
 #include "plugin/plugin_loader.h"
+#include "worker/access_log.h"
 #include "worker/child_processes.h"
 #include "worker/host_api.h"
 #include "worker/state_replica.h"
@@ -49,6 +50,8 @@ class Worker {
   /// A quarantined route (set by the master): 503 with Retry-After, no plugin. True if answered.
   bool answerQuarantined(http::Request& req, http::Response& res);
   void onQuarantine(const std::string& payload);
+  /// MsgType::Reopen: the access log and [log] file, by name again (logrotate moved them).
+  void reopenLogs();
   void onFrame(ipc::Frame& f);
   void deliver(const std::string& frame);
   void onMasterGone(const std::string& reason);
@@ -67,6 +70,7 @@ class Worker {
   StateReplica state_;
   std::unique_ptr<ChildProcesses> children_;
   std::unique_ptr<http::Server> server_;
+  AccessLog accessLog_;  ///< [log] access (off unless configured)
   uv_timer_t heartbeat_{};
   uv_timer_t deadline_{};
   uv_timer_t finishing_{};  ///< runs finish() from the loop once drained

@@ -70,7 +70,8 @@ TEST_CASE("plugin copies left by a killed master are removed by the next one", "
     HostdProcess first(testConfig("testplug", 1, extra));
     first.port();
     REQUIRE(first.waitForLog("[H0105]"));
-    for (const auto& e : std::filesystem::directory_iterator(cache.path())) leftBehind = e.path().string();
+    for (const auto& e : std::filesystem::directory_iterator(cache.path()))
+      if (e.path().filename().string().rfind("master-", 0) == 0) leftBehind = e.path().string();  // (not hostd.sock)
     REQUIRE(!leftBehind.empty());
     REQUIRE(std::filesystem::exists(leftBehind + "/.lock"));
     REQUIRE(first.signal(SIGKILL) == 0);

@@ -115,6 +115,14 @@ TEST_CASE("the plugin probe runs the plugin's static initialisers as the workers
     CHECK(gid == "65534");
   }
   CHECK(lines == 3);  // the start-up probe and two workers
+  // hostd -t probes a private copy the same way: never the plugin's code as root.
+  std::ofstream(record, std::ios::trunc).close();
+  RunResult t = runHostd({"-t", "-c", TempDir().write("server.ini", testConfig("static_uid", 1))});
+  CHECK(t.exitCode == 0);
+  std::ifstream again(record);
+  std::string pid, uid, gid;
+  REQUIRE(again >> pid >> uid >> gid);
+  CHECK(uid == "65534");
 }
 
 TEST_CASE("an unknown user or group is a config error naming file and key, before binding", "[e2e][privileges]") {
@@ -180,6 +188,20 @@ TEST_CASE("a plugins directory others can write to, or a plugin owned by another
     CHECK(t.exitCode == 1);
     CHECK_THAT(t.output, Catch::Contains("is owned by another user (owner uid 65534 (nobody)") &&
                              Catch::Contains("chown root " + p.so));
+  }
+  {  // a directory above the plugins directory that anyone can write to (it could be swapped)
+    TempDir open;
+    REQUIRE(::chmod(open.path().c_str(), 0777) == 0);
+    const std::string inner = open.path() + "/inner";
+    fs::create_directory(inner);
+    REQUIRE(::chmod(inner.c_str(), 0755) == 0);
+    fs::copy_file(std::string(HOSTD_TEST_PLUGIN_DIR) + "/testplug.so", inner + "/app.so");
+    std::string cfg = testConfig("app", 1);
+    const std::string needle = "dir = " HOSTD_TEST_PLUGIN_DIR;
+    cfg.replace(cfg.find(needle), needle.size(), "dir = " + inner);
+    RunResult t = runHostd({"-t", "-c", TempDir().write("server.ini", cfg)});
+    CHECK(t.exitCode == 1);
+    CHECK_THAT(t.output, Catch::Contains("plugins directory " + open.path() + " is writable by group or others"));
   }
   {  // a symlink to a plugin in a directory anyone can write to
     Plugins p;

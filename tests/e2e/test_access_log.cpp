@@ -1,0 +1,190 @@
+// [log] access and [log] file end to end: what a line holds in both formats, lines of
+// several workers never interleave, nothing is lost at exit, and a reopen after logrotate
+// moved the files (SIGUSR1 or hostctl reopen-logs) writes to new files owned by the
+// workers' user.
+#include "harness.h"
+
+#include <catch2/catch.hpp>
+
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+
+#include <csignal>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+using namespace hostd::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::vector<std::string> linesOf(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> out;
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+/// Waits until `path` has at least n lines (the worker flushes at least once a second).
+bool waitLines(const std::string& path, size_t n, Ms timeout = Ms(5000)) {
+  return waitUntil([&] { return linesOf(path).size() >= n; }, timeout, 20ms);
+}
+
+/// Sends raw bytes on a fresh connection and reads until the server closes.
+std::string raw(uint16_t port, const std::string& bytes) {
+  RawConn c(port);
+  c.send(bytes);
+  return c.readUntilClose(3s);
+}
+
+std::string fileText(const std::string& path) {
+  std::ifstream f(path);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+// 127.0.0.1 - - [01/Dec/2026:23:23:06 +0000] "GET /a?b=1 HTTP/1.1" 200 12 "ref" "ua" 209 1
+const std::regex kCombined(
+    R"re(^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d \+0000\] "([^"]*)" (\d{3}) (\d+) "([^"]*)" "([^"]*)" (\d+) ([12])$)re");
+
+}  // namespace
+
+TEST_CASE("the combined access log: request, status, bytes, referer, agent, time in us and worker", "[e2e][accesslog]") {
+  TempDir logs;
+  const std::string path = logs.path() + "/access.log";
+  HostdProcess h(testConfig("testplug", 1, "[log]\naccess = " + path + "\n"));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  CHECK_THAT(raw(port, "GET /echo?x=1 HTTP/1.1\r\nHost: t\r\nUser-Agent: probe \"7\"\r\nReferer: http://r/\r\n"
+                       "Connection: close\r\n\r\n"),
+             Catch::StartsWith("HTTP/1.1 200"));
+  REQUIRE(httpGet(port, "/nowhere"));
+  CHECK_THAT(raw(port, "GET / HTTP/1.1\r\n\r\n"), Catch::StartsWith("HTTP/1.1 400"));  // no Host: refused by the engine
+  REQUIRE(waitLines(path, 3));
+  std::vector<std::string> lines = linesOf(path);
+  REQUIRE(lines.size() == 3);
+  std::smatch m;
+  INFO(lines[0]);
+  REQUIRE(std::regex_match(lines[0], m, kCombined));
+  CHECK(m[1] == "GET /echo?x=1 HTTP/1.1");
+  CHECK(m[2] == "200");
+  CHECK(m[4] == "http://r/");
+  CHECK(m[5] == "probe \\x227\\x22");  // quotes escaped as nginx does
+  CHECK(m[7] == "1");
+  INFO(lines[1]);
+  REQUIRE(std::regex_match(lines[1], m, kCombined));
+  CHECK(m[1] == "GET /nowhere HTTP/1.1");
+  CHECK(m[2] == "404");
+  CHECK(m[3] == std::to_string(std::string("not found\n").size()));
+  INFO(lines[2]);
+  REQUIRE(std::regex_match(lines[2], m, kCombined));
+  CHECK(m[2] == "400");
+}
+
+TEST_CASE("the json access log: one object per line", "[e2e][accesslog]") {
+  TempDir logs;
+  const std::string path = logs.path() + "/access.json";
+  HostdProcess h(testConfig("testplug", 1, "[log]\naccess = " + path + "\naccess_format = json\n"));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  CHECK_THAT(raw(port, "POST /echo HTTP/1.1\r\nHost: t\r\nUser-Agent: a\"b\r\nContent-Length: 12\r\n"
+                       "Connection: close\r\n\r\ntwelve bytes"),
+             Catch::StartsWith("HTTP/1.1 200"));
+  REQUIRE(waitLines(path, 1));
+  const std::string line = linesOf(path).at(0);
+  INFO(line);
+  Poco::JSON::Parser parser;
+  auto o = parser.parse(line).extract<Poco::JSON::Object::Ptr>();
+  CHECK(o->getValue<std::string>("method") == "POST");
+  CHECK(o->getValue<std::string>("target") == "/echo");
+  CHECK(o->getValue<std::string>("protocol") == "HTTP/1.1");
+  CHECK(o->getValue<int>("status") == 200);
+  CHECK(o->getValue<uint64_t>("bytes") == 12);
+  CHECK(o->getValue<uint64_t>("request_bytes") > 12);
+  CHECK(o->getValue<int>("worker") == 1);
+  CHECK(o->getValue<std::string>("user_agent") == "a\"b");  // escaped in the line: valid JSON
+  CHECK(o->has("request_time_us"));
+  CHECK_THAT(o->getValue<std::string>("time"), Catch::EndsWith("Z"));
+}
+
+TEST_CASE("access log lines of several workers never interleave, and none is lost at exit", "[e2e][accesslog]") {
+  TempDir logs;
+  const std::string path = logs.path() + "/access.log";
+  HostdProcess h(testConfig("testplug", 2, "[log]\naccess = " + path + "\n"));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  std::vector<std::string> bodies = requestMany(port, "/", 8, 250);
+  REQUIRE(bodies.size() == 2000);
+  REQUIRE(h.signal(SIGTERM) == 0);  // at once: the last lines are still buffered
+  auto code = h.waitExit(15s);
+  REQUIRE(code);
+  CHECK(*code == 0);
+  std::vector<std::string> lines = linesOf(path);
+  CHECK(lines.size() == 2000);
+  size_t bad = 0;
+  std::set<std::string> workers;
+  for (const std::string& l : lines) {
+    std::smatch m;
+    if (!std::regex_match(l, m, kCombined)) ++bad;
+    else workers.insert(m[7]);
+  }
+  CHECK(bad == 0);
+  CHECK(workers.size() == 2);
+}
+
+TEST_CASE("SIGUSR1 and hostctl reopen-logs reopen the access log and the server log after logrotate moved them",
+          "[e2e][accesslog]") {
+  TempDir logs;
+  const std::string access = logs.path() + "/access.log", server = logs.path() + "/hostd.log";
+  HostdProcess h(testConfig("testplug", 2, "[log]\naccess = " + access + "\nfile = " + server +
+                                               "\n[control]\nsocket = control.sock\n"));
+  // The server log is the file now, not stderr: the port is in there.
+  std::string listening;
+  REQUIRE(waitUntil([&] {
+    for (const std::string& l : linesOf(server))
+      if (l.find("listening on 127.0.0.1:") != std::string::npos && l.find("[H0101]") != std::string::npos) listening = l;
+    return !listening.empty();
+  }, 10s, 20ms));
+  const size_t at = listening.find("listening on 127.0.0.1:") + 23;
+  const uint16_t port = uint16_t(std::stoi(listening.substr(at)));
+  REQUIRE(waitUntil([&] { return fileText(server).find("[H0105]") != std::string::npos; }, 10s, 20ms));
+  CHECK(h.output().find("[H0105]") == std::string::npos);  // nothing on stderr any more
+  REQUIRE(httpGet(port, "/before"));
+  REQUIRE(waitLines(access, 1));
+
+  for (const char* how : {"SIGUSR1", "hostctl"}) {
+    INFO(how);
+    std::string rotated = access + "." + how, rotatedServer = server + "." + how;
+    REQUIRE(::rename(access.c_str(), rotated.c_str()) == 0);
+    REQUIRE(::rename(server.c_str(), rotatedServer.c_str()) == 0);
+    if (std::string(how) == "SIGUSR1") {
+      REQUIRE(h.signal(SIGUSR1) == 0);
+    } else {
+      RunResult r = runProgram(HOSTCTL_BINARY, {"-c", h.configPath(), "reopen-logs"});
+      CHECK(r.exitCode == 0);
+    }
+    REQUIRE(waitUntil([&] { return fileText(server).find("[H0147]") != std::string::npos; }, 5s, 20ms));
+    // Both workers reopen when they read the frame: requests until each wrote to the new file.
+    REQUIRE(waitUntil([&] {
+      httpGet(port, std::string("/after-") + how);
+      std::set<std::string> workers;
+      for (const std::string& l : linesOf(access)) {
+        std::smatch m;
+        if (std::regex_match(l, m, kCombined)) workers.insert(m[7]);
+      }
+      return workers.size() == 2;
+    }, 10s, 20ms));
+    for (const std::string& l : linesOf(rotated)) CHECK_THAT(l, !Catch::Contains("/after-" + std::string(how)));
+    if (geteuid() == 0) {  // handed to the workers' user, who reopened them
+      struct stat st {};
+      REQUIRE(stat(access.c_str(), &st) == 0);
+      CHECK(st.st_uid == 65534);
+      REQUIRE(stat(server.c_str(), &st) == 0);
+      CHECK(st.st_uid == 65534);
+    }
+  }
+}
