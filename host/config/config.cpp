@@ -129,6 +129,7 @@ const std::map<std::string, std::vector<std::string>>& knownKeys() {
                   "send_timeout", "max_output_buffer"}},
       {"log", {"level", "access", "access_format", "file"}},
       {"control", {"socket"}},
+      {"metrics", {"listen"}},
       {"state", {"backend", "url", "prefix", "timeout_ms"}},
   };
   return keys;
@@ -184,26 +185,26 @@ class Reader {
   const LineMap& lines_;
 };
 
-ListenAddress parseListen(const Reader& r, const std::string& v) {
+ListenAddress parseListen(const Reader& r, const std::string& v, const char* key = "server.listen") {
   const std::string expected = "host:port with a port from 0 to 65535, e.g. 127.0.0.1:8080 or [::1]:8080";
   ListenAddress a;
   std::string port;
   if (!v.empty() && v[0] == '[') {
     size_t close = v.find(']');
-    if (close == std::string::npos || close + 1 >= v.size() || v[close + 1] != ':') r.fail("server.listen", v, expected);
+    if (close == std::string::npos || close + 1 >= v.size() || v[close + 1] != ':') r.fail(key, v, expected);
     a.host = v.substr(1, close - 1);
     a.ipv6 = true;
     port = v.substr(close + 2);
-    if (a.host.find(':') == std::string::npos) r.fail("server.listen", v, expected);
+    if (a.host.find(':') == std::string::npos) r.fail(key, v, expected);
   } else {
     size_t colon = v.rfind(':');
-    if (colon == std::string::npos || v.find(':') != colon) r.fail("server.listen", v, expected);
+    if (colon == std::string::npos || v.find(':') != colon) r.fail(key, v, expected);
     a.host = v.substr(0, colon);
     port = v.substr(colon + 1);
   }
   if (a.host.empty() || port.empty() || port.size() > 5 ||
       !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) || std::stoul(port) > 65535)
-    r.fail("server.listen", v, expected);
+    r.fail(key, v, expected);
   a.port = uint16_t(std::stoul(port));
   return a;
 }
@@ -301,7 +302,7 @@ Config parseConfig(std::string_view text, const std::string& file, unsigned cpuC
     auto known = knownKeys().find(section);
     if (known == knownKeys().end())
       throw ConfigError(name + ":" + std::to_string(line) + ": unknown section [" + section +
-                        "] (known: server, plugins, cluster, limits, log, control, state, plugin.<name>)");
+                        "] (known: server, plugins, cluster, limits, log, control, metrics, state, plugin.<name>)");
     if (std::find(known->second.begin(), known->second.end(), k) == known->second.end())
       throw ConfigError(name + ":" + std::to_string(line) + ": unknown key \"" + k + "\" in [" + section +
                         "] (known: " + joined(known->second) + ")");
@@ -375,6 +376,11 @@ Config parseConfig(std::string_view text, const std::string& file, unsigned cpuC
   if (format == "combined") c.access_format = AccessFormat::Combined;
   else if (format == "json") c.access_format = AccessFormat::Json;
   else r.fail("log.access_format", r.raw("log.access_format"), "combined or json");
+
+  if (r.has("metrics.listen")) {
+    c.metrics_listen = r.raw("metrics.listen");
+    c.metrics = parseListen(r, c.metrics_listen, "metrics.listen");
+  }
 
   if (r.has("control.socket")) {
     const std::string v = r.raw("control.socket");
@@ -459,6 +465,7 @@ std::string toJson(const Config& c) {
   o.set("on_exception", int(c.on_exception));
   o.set("log_level", c.log_level);
   o.set("control_socket", c.control_socket);
+  o.set("metrics_listen", c.metrics_listen);
   o.set("access_log", c.access_log);
   o.set("access_format", int(c.access_format));
   o.set("log_file", c.log_file);
@@ -526,6 +533,7 @@ Config fromJson(const std::string& json) {
     c.on_exception = OnException(o->getValue<int>("on_exception"));
     c.log_level = o->getValue<std::string>("log_level");
     c.control_socket = o->getValue<std::string>("control_socket");
+    c.metrics_listen = o->getValue<std::string>("metrics_listen");
     c.access_log = o->getValue<std::string>("access_log");
     c.access_format = AccessFormat(o->getValue<int>("access_format"));
     c.log_file = o->getValue<std::string>("log_file");

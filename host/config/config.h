@@ -88,7 +88,9 @@ struct Config {
   std::string access_log;  ///< [log] access: "" = off
   AccessFormat access_format = AccessFormat::Combined;
   std::string log_file;    ///< [log] file: the server log ("" = stderr)
-  std::string control_socket;  ///< [control] socket: "" = the default (ctl/control_server.h), "off" = none
+  std::string metrics_listen;  ///< [metrics] listen as written ("" = off); parsed into `metrics`
+  ListenAddress metrics;
+  std::string control_socket;  ///< [control] socket: "" = the default (ctl/request_server.h), "off" = none
   StateConfig state;
   /// [plugin.<name>] sections, handed to the plugin untouched: name -> key (lower case) -> value.
   std::map<std::string, std::map<std::string, std::string>> plugin_sections;

@@ -3,7 +3,7 @@
 // Exit codes: 0 done; 1 hostd unreachable or the command failed; 64 usage; reload: 2 refused,
 // 3 rolled back.
 #include "config/config.h"
-#include "master/control_server.h"
+#include "master/request_server.h"
 
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>

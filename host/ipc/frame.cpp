@@ -54,21 +54,46 @@ bool FrameDecoder::feed(const char* data, size_t len, std::vector<Frame>& out) {
   return true;
 }
 
+void Heartbeat::countRequest(int status, uint64_t in, uint64_t out, uint64_t durationUs) {
+  if (status >= 100 && status < 600) ++statusClass[status / 100 - 1];
+  bytesIn += in;
+  bytesOut += out;
+  durationSumUs += durationUs;
+  size_t b = 0;
+  while (b < kBuckets - 1 && durationUs > kDurationBoundsUs[b]) ++b;
+  ++durationBuckets[b];
+}
+
+namespace {
+// Every field in wire order (the heartbeat is fixed-size: kHeartbeatSize).
+template <typename HB, typename F>
+void eachField(HB& hb, F f) {
+  f(hb.requests);
+  f(hb.accepted);
+  f(hb.active);
+  f(hb.children);
+  for (auto& v : hb.statusClass) f(v);
+  f(hb.bytesIn);
+  f(hb.bytesOut);
+  f(hb.durationSumUs);
+  for (auto& v : hb.durationBuckets) f(v);
+}
+}  // namespace
+
 std::string encodeHeartbeat(const Heartbeat& hb) {
   std::string out;
-  out.reserve(24);
-  appendBE(out, hb.requests, 8);
-  appendBE(out, hb.accepted, 8);
-  appendBE(out, hb.active, 8);
+  out.reserve(kHeartbeatSize);
+  eachField(hb, [&](uint64_t v) { appendBE(out, v, 8); });
   return out;
 }
 
 bool decodeHeartbeat(std::string_view payload, Heartbeat* out) {
-  if (payload.size() != 24 || !out) return false;
+  if (payload.size() != kHeartbeatSize || !out) return false;
   auto* p = reinterpret_cast<const unsigned char*>(payload.data());
-  out->requests = readBE(p, 8);
-  out->accepted = readBE(p + 8, 8);
-  out->active = readBE(p + 16, 8);
+  eachField(*out, [&](uint64_t& v) {
+    v = readBE(p, 8);
+    p += 8;
+  });
   return true;
 }
 

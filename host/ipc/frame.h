@@ -58,7 +58,21 @@ struct Heartbeat {
   uint64_t requests = 0;  ///< requests served
   uint64_t accepted = 0;  ///< connections accepted
   uint64_t active = 0;    ///< connections open now
+  uint64_t children = 0;  ///< child processes running now
+  // Counted only with [metrics] listen (otherwise 0): answers by status class 1xx..5xx,
+  // request/response bytes, and the request-duration histogram: kDurationBoundsUs[i] is
+  // bucket i's upper bound, the last bucket is everything slower.
+  static constexpr size_t kBuckets = 12;
+  static constexpr uint64_t kDurationBoundsUs[kBuckets - 1] = {500,    1000,   2500,   5000,    10000,  25000,
+                                                               100000, 250000, 500000, 1000000, 5000000};
+  uint64_t statusClass[5] = {};
+  uint64_t bytesIn = 0, bytesOut = 0;
+  uint64_t durationSumUs = 0;
+  uint64_t durationBuckets[kBuckets] = {};
+  /// Adds one finished request.
+  void countRequest(int status, uint64_t in, uint64_t out, uint64_t durationUs);
 };
+constexpr size_t kHeartbeatSize = 8 * (4 + 5 + 3 + Heartbeat::kBuckets);
 std::string encodeHeartbeat(const Heartbeat& hb);
 /// False if the payload has the wrong size.
 bool decodeHeartbeat(std::string_view payload, Heartbeat* out);

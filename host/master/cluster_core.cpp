@@ -67,6 +67,8 @@ void ClusterCore::notify(std::string state, Command::ReloadOutcome outcome) {
   Command c{Command::Kind::Notify};
   c.text = std::move(state);
   c.code = outcome;
+  if (outcome != Command::NotAReload)
+    ++reloads_[outcome == Command::Finished ? "finished" : outcome == Command::RolledBack ? "rolled_back" : "refused"];
   push(std::move(c));
 }
 
@@ -135,7 +137,7 @@ void ClusterCore::spawnFailed(uint64_t serial, const std::string& error, uint64_
     return;
   }
   if (Worker* old = find(gone.replaces)) drain(*old, "no replacement could be started");
-  crash(gone.slot, 0, "could not be started: " + error, nowMs);
+  crash(gone.slot, 0, "could not be started: " + error, "spawn_failure", nowMs);
   exitIfNoneCanServe();
 }
 
@@ -151,6 +153,7 @@ void ClusterCore::ready(uint64_t serial, uint64_t nowMs) {
   }
   if (Worker* old = find(w->replaces)) drain(*old, "its replacement is ready");
   if (phase_ == Phase::Rolling && w->gen == gen_ && w->slot == rollSlot_) {
+    ++restarts_["reload"];
     for (auto& [s, other] : workers_)
       if (other.slot == w->slot && other.gen != gen_) drain(other, "reload: its new-generation replacement is ready");
     ++rollSlot_;
@@ -184,6 +187,7 @@ void ClusterCore::suicide(uint64_t serial, const std::string& why, bool planned,
   if (stopping_ || w->replacementSpawned || w->state == State::Stopping) return;
   w->replacementSpawned = true;
   if (planned) {  // max_requests / max_memory_mb: routine, not a failure
+    ++restarts_["recycle"];
     spawnSlot(w->slot, serial, nowMs);
     return;
   }
@@ -197,6 +201,7 @@ void ClusterCore::suicide(uint64_t serial, const std::string& why, bool planned,
     drain(*w, "its slot gave up: no replacement");  // its exit ends the service if it was the last
     return;
   }
+  ++restarts_["suicide"];
   if (d.delayMs == 0 || w->state != State::Ready) {
     spawnSlot(w->slot, serial, nowMs);
     return;
@@ -299,7 +304,7 @@ bool ClusterCore::exited(uint64_t serial, const std::string& how, bool fatalCode
       slot(w.slot).givenUp = true;
       break;
     case ExitDecision::Crash:
-      crash(w.slot, nowMs - w.startedMs, how, nowMs);
+      crash(w.slot, nowMs - w.startedMs, how, w.killedAsHung ? "hung" : "crash", nowMs);
       break;
   }
   // Also after an expected exit: the last worker of a slot that gave up (a refused suicide).
@@ -307,7 +312,7 @@ bool ClusterCore::exited(uint64_t serial, const std::string& how, bool fatalCode
   return blamed;
 }
 
-void ClusterCore::crash(int slotId, uint64_t ranMs, const std::string& how, uint64_t nowMs) {
+void ClusterCore::crash(int slotId, uint64_t ranMs, const std::string& how, const char* reason, uint64_t nowMs) {
   Slot& s = slot(slotId);
   if (s.givenUp) return;
   RestartPolicy::Decision d = s.policy.onCrash(nowMs, ranMs, how);
@@ -318,6 +323,7 @@ void ClusterCore::crash(int slotId, uint64_t ranMs, const std::string& how, uint
   log(Command::Level::Warning, "[H0124] respawning worker slot " + std::to_string(slotId) + " in " +
                                    std::to_string(d.delayMs) + " ms (" + std::to_string(s.policy.recent(nowMs)) +
                                    " restart(s) in the last " + std::to_string(params_.policy.windowMs / 1000) + " s)");
+  ++restarts_[reason];
   arm(slotId, d.delayMs);
 }
 
@@ -369,8 +375,12 @@ void ClusterCore::exitIfNoneCanServe() {
 }
 
 void ClusterCore::startupFailed(const std::string& why) {
-  log(Command::Level::Fatal, "[H0115] no worker could start: " + why);
-  exitCode_ = kExitStartFailed;
+  fail("[H0115] no worker could start: " + why, kExitStartFailed);
+}
+
+void ClusterCore::fail(const std::string& line, int code) {
+  log(Command::Level::Fatal, line);
+  exitCode_ = code;
   stop(false);
 }
 

@@ -122,6 +122,9 @@ class ClusterCore {
   void reloadAccepted(uint64_t gen, Params p, std::string label, uint64_t nowMs);
   /// SIGTERM/SIGINT (graceful) or SIGQUIT / a second SIGTERM (not).
   void stop(bool graceful);
+  /// Something the cluster cannot run without failed (`line` is logged as fatal): stop now,
+  /// exit with `code`.
+  void fail(const std::string& line, int code);
   /// hostctl scale: n slots from now on (until a reload reads the config again): new
   /// slots start, slots past n drain. Returns "" or why not now.
   std::string scale(unsigned n, uint64_t nowMs);
@@ -140,6 +143,10 @@ class ClusterCore {
   /// Restarts of the slot counted in the current window (for the SIGUSR2 line).
   size_t recentRestarts(int slot, uint64_t nowMs);
   bool givenUp(int slot) const;
+  /// For metrics: worker restarts by reason (crash, hung, suicide, recycle, reload,
+  /// spawn_failure) and reloads by result (finished, refused, rolled_back).
+  const std::map<std::string, uint64_t>& restartsByReason() const { return restarts_; }
+  const std::map<std::string, uint64_t>& reloadsByResult() const { return reloads_; }
 
  private:
   struct Slot {
@@ -157,7 +164,9 @@ class ClusterCore {
   void spawnSlot(int slot, uint64_t replaces, uint64_t nowMs);
   void drain(Worker& w, const std::string& why);
   void kill(Worker& w, const std::string& why);
-  void crash(int slot, uint64_t ranMs, const std::string& how, uint64_t nowMs);
+  /// An unexpected exit (or failed spawn) of the slot: the restart policy decides; `reason`
+  /// counts the restart in restartsByReason().
+  void crash(int slot, uint64_t ranMs, const std::string& how, const char* reason, uint64_t nowMs);
   void giveUp(int slot);
   void arm(int slot, uint64_t delayMs);
   /// Cancels the slot's respawn timer and its held-back replacement, if any.
@@ -190,6 +199,7 @@ class ClusterCore {
   int exitCode_ = 0;
   uint64_t lastTickMs_ = 0;
   std::deque<Command> out_;
+  std::map<std::string, uint64_t> restarts_, reloads_;
 };
 
 }  // namespace hostd::master

@@ -106,6 +106,7 @@ int Master::run() {
   updateWatch();
   startedMs_ = now();
   startControl();
+  startMetrics();
   SharedState::Sinks sinks;
   sinks.change = [this](const std::string& change) {
     // Every live worker, starting ones too: their snapshot went out at spawn, so this
@@ -352,6 +353,7 @@ void Master::onExit(WorkerProcess& wp, int64_t status, int sig) {
     blame = "while serving " + app::logSafe(sc.method, 16) + " " + app::logSafe(sc.target, 256) + " from " +
             app::logSafe(sc.remote, 48) + " for " + std::to_string(sc.forMs) + " ms";
   workers_.erase(wp.serial);
+  retireCounters(wp);
   retireSlotSocket(wp.slot);  // (before the core's decision: a rollback may need the socket)
   const bool blamed = core_.exited(wp.serial, how, !sig && status == ipc::kExitFatal, blame, now());
   release(wp);
@@ -440,6 +442,7 @@ void Master::finish(int code) {
   if (state_) state_->close();
   answerReloads(Command::Refused, "hostd stopped");
   if (control_) control_->close();
+  if (metrics_) metrics_->close();
   for (uv_signal_t& s : signals_) uv_close(reinterpret_cast<uv_handle_t*>(&s), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&watchdog_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&debounce_), nullptr);

@@ -4,7 +4,7 @@
 
 #include "config/config.h"
 #include "master/cluster_core.h"
-#include "master/control_server.h"
+#include "master/request_server.h"
 #include "master/listener.h"
 #include "master/plugin_store.h"
 #include "master/shared_state.h"
@@ -119,10 +119,16 @@ class Master {
 
   // Control socket (hostctl): master_control.cpp.
   void startControl();
-  void onControl(const std::string& line, ControlServer::Reply reply);
+  void onControl(const std::string& line, RequestServer::Reply reply);
   std::string statusJson();
   /// A reload ended (Command::Notify with an outcome): answer the hostctl reloads waiting.
   void answerReloads(int outcome, const std::string& status);
+
+  // [metrics] (master_metrics.cpp).
+  void startMetrics();
+  std::string metricsText();
+  /// A worker exits: its counters stay in its slot's totals.
+  void retireCounters(const WorkerProcess& wp);
 
   // Cluster.
   void onSignal(int sig);
@@ -168,9 +174,12 @@ class Master {
   size_t rrNext_ = 0;           ///< round_robin: index of the next ready worker
   uint64_t dropped_ = 0;        ///< round_robin: connections no ready worker could take
   std::unique_ptr<SharedState> state_;  ///< [state]: fixed at startup (a reload keeps it)
-  std::unique_ptr<ControlServer> control_;             ///< [control] socket, if any
-  std::vector<ControlServer::Reply> pendingReloads_;   ///< hostctl reloads waiting for the outcome
+  std::unique_ptr<RequestServer> control_;             ///< [control] socket, if any
+  std::vector<RequestServer::Reply> pendingReloads_;   ///< hostctl reloads waiting for the outcome
   uint64_t startedMs_ = 0;
+  std::unique_ptr<RequestServer> metrics_;  ///< [metrics] listen, if set
+  std::map<int, ipc::Heartbeat> retired_;   ///< counters of exited workers, by slot
+  uint64_t stateWrites_ = 0;
 };
 
 }  // namespace hostd::master

@@ -39,8 +39,8 @@ void Master::startControl() {
   const std::string& want = current_->cfg.control_socket;
   if (want == "off") return;
   const std::string path = want.empty() ? defaultControlSocket(store_.cacheDir()) : want;
-  control_ = std::make_unique<ControlServer>(loop_);
-  std::string why = control_->start(path, [this](const std::string& line, ControlServer::Reply reply) {
+  control_ = std::make_unique<RequestServer>(loop_);
+  std::string why = control_->listenUnix(path, [this](const std::string& line, RequestServer::Reply reply) {
     onControl(line, std::move(reply));
   });
   if (!why.empty()) {
@@ -52,7 +52,7 @@ void Master::startControl() {
   log_.information("[H0144] control socket " + path + " (hostctl -s " + path + ")");
 }
 
-void Master::onControl(const std::string& line, ControlServer::Reply reply) {
+void Master::onControl(const std::string& line, RequestServer::Reply reply) {
   std::istringstream in(line);
   std::string cmd, arg;
   in >> cmd >> arg;
@@ -96,7 +96,7 @@ void Master::answerReloads(int outcome, const std::string& status) {
   std::string text = status;
   for (const char* prefix : {"reload refused: ", "reload rolled back: "})
     if (text.rfind(prefix, 0) == 0) text = text.substr(std::strlen(prefix));
-  for (ControlServer::Reply& r : std::exchange(pendingReloads_, {})) r(std::string(word) + ": " + text + "\n");
+  for (RequestServer::Reply& r : std::exchange(pendingReloads_, {})) r(std::string(word) + ": " + text + "\n");
 }
 
 std::string Master::statusJson() {

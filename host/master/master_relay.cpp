@@ -26,6 +26,7 @@ void Master::onStateWrite(WorkerProcess& from, const std::string& frame) {
     protocolError(from, "sent a malformed state frame");
     return;
   }
+  ++stateWrites_;
   state_->write(m, [this, serial = from.serial, id = m.id, op = m.op](const StateResult& r) {
     WorkerProcess* w = find(serial);
     if (!w || !w->channel) return;  // the writer is gone; the change went to everyone else

@@ -29,8 +29,6 @@ class AccessLog {
   /// again (the master created it, owned by the workers' user). Returns "" or why not.
   std::string reopen();
   bool enabled() const { return fd_ >= 0; }
-  /// For http::Server::onCompleted.
-  static void onCompleted(void* self, const http::Server::Completed& e) { static_cast<AccessLog*>(self)->record(e); }
 
   static constexpr size_t kFlushAt = 32 * 1024;
 

@@ -207,8 +207,14 @@ int Worker::run() {
   server_ = std::make_unique<http::Server>(loop_, limits,
                                            [this](http::Request& rq, http::Response& rs) { handle(rq, rs); });
   services_.server = server_.get();
-  if (accessLog_.enabled()) {
-    server_->onCompleted(&AccessLog::onCompleted, &accessLog_);
+  // Per-request accounting only when asked for: the access log, and metrics for [metrics].
+  countRequests_ = !env_.config.metrics_listen.empty();
+  if (accessLog_.enabled() || countRequests_) {
+    server_->onCompleted([](void* self, const http::Server::Completed& e) {
+      auto* w = static_cast<Worker*>(self);
+      if (w->countRequests_) w->metrics_.countRequest(e.status, e.requestBytes, e.bodyBytes, e.durationUs);
+      w->accessLog_.record(e);
+    }, this);
     accessLog_.start(loop_);
   }
   server_->setServerHeader(std::string("hostd/") + HOSTD_VERSION);
@@ -406,11 +412,12 @@ void Worker::sendHeartbeat() {
                              std::to_string(env_.config.max_memory_mb),
                          true);
   }
-  ipc::Heartbeat hb;
+  ipc::Heartbeat hb = metrics_;
   const http::Server::Stats& s = server_->stats();
   hb.requests = s.requests;
   hb.accepted = s.accepted;
   hb.active = server_->connectionCount();
+  hb.children = children_ ? children_->running() : 0;
   channel_->send(ipc::MsgType::Heartbeat, ipc::encodeHeartbeat(hb));
 }
 

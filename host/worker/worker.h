@@ -71,6 +71,8 @@ class Worker {
   std::unique_ptr<ChildProcesses> children_;
   std::unique_ptr<http::Server> server_;
   AccessLog accessLog_;  ///< [log] access (off unless configured)
+  bool countRequests_ = false;  ///< [metrics] listen is set: status classes, bytes, durations
+  ipc::Heartbeat metrics_;      ///< those counts, sent with every heartbeat
   uv_timer_t heartbeat_{};
   uv_timer_t deadline_{};
   uv_timer_t finishing_{};  ///< runs finish() from the loop once drained

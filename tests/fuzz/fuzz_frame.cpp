@@ -25,7 +25,7 @@ namespace {
 void checkHeartbeat(std::string_view payload) {
   Heartbeat hb;
   bool ok = decodeHeartbeat(payload, &hb);
-  if (ok != (payload.size() == 24)) fail("decodeHeartbeat accepted/refused the wrong size");
+  if (ok != (payload.size() == kHeartbeatSize)) fail("decodeHeartbeat accepted/refused the wrong size");
   if (!ok) return;
   if (encodeHeartbeat(hb) != payload) fail("heartbeat round trip differs");
 }

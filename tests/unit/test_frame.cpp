@@ -93,3 +93,24 @@ TEST_CASE("heartbeat payload round-trips and checks its size", "[ipc]") {
   CHECK(back.active == 7);
   CHECK_FALSE(decodeHeartbeat("short", &back));
 }
+
+TEST_CASE("heartbeat metrics: status classes, bytes and the duration histogram round-trip", "[ipc]") {
+  Heartbeat hb;
+  hb.children = 3;
+  hb.countRequest(200, 100, 12, 400);      // <= 500 us: bucket 0
+  hb.countRequest(404, 80, 10, 501);       // bucket 1 (<= 1 ms)
+  hb.countRequest(503, 80, 10, 7000000);   // slower than the last bound: the overflow bucket
+  Heartbeat back;
+  REQUIRE(decodeHeartbeat(encodeHeartbeat(hb), &back));
+  CHECK(back.children == 3);
+  CHECK(back.statusClass[1] == 1);
+  CHECK(back.statusClass[3] == 1);
+  CHECK(back.statusClass[4] == 1);
+  CHECK(back.bytesIn == 260);
+  CHECK(back.bytesOut == 32);
+  CHECK(back.durationSumUs == 7000901);
+  CHECK(back.durationBuckets[0] == 1);
+  CHECK(back.durationBuckets[1] == 1);
+  CHECK(back.durationBuckets[Heartbeat::kBuckets - 1] == 1);
+  CHECK(encodeHeartbeat(hb).size() == kHeartbeatSize);
+}
