@@ -352,3 +352,27 @@ TEST_CASE("cluster core: the worker table follows the events", "[core]") {
   CHECK(sim.core.worker(1) == nullptr);
   CHECK(sim.core.workers().size() == 2);
 }
+
+TEST_CASE("cluster core: restarts are counted by reason and reloads by result (for metrics)", "[core]") {
+  Sim sim;
+  play(kStarted, sim);
+  sim.run(crash(1));  // respawned after the backoff: a crash
+  sim.run(due(1));
+  sim.run(ready(3));
+  sim.run(recycle(2));  // routine replacement
+  sim.run(ready(4));
+  sim.run(exits(2));
+  sim.run(hup);
+  sim.run(refused);
+  sim.run(hup);
+  sim.run(accepted(2));
+  sim.run(ready(5));
+  sim.run(ready(6));
+  const auto& r = sim.core.restartsByReason();
+  CHECK(r.at("crash") == 1);
+  CHECK(r.at("recycle") == 1);
+  CHECK(r.at("reload") == 2);
+  CHECK(r.count("hung") == 0);
+  CHECK(sim.core.reloadsByResult().at("refused") == 1);
+  CHECK(sim.core.reloadsByResult().at("finished") == 1);
+}
