@@ -79,7 +79,8 @@ void Master::onControl(const std::string& line, RequestServer::Reply reply) {
   } else if (cmd == "scale") {
     char* end = nullptr;
     unsigned long n = std::strtoul(arg.c_str(), &end, 10);
-    std::string why = arg.empty() || *end ? "expected a worker count: scale N" : core_.scale(unsigned(n), now());
+    std::string why = arg.empty() || *end || n > 1024 ? "expected a worker count from 1 to 1024: scale N"
+                                                     : core_.scale(unsigned(n), now());
     if (!why.empty()) return reply("error: " + why + "\n");
     current_->cfg.workers = unsigned(n);
     reply("ok: " + std::to_string(n) + " worker(s)\n");

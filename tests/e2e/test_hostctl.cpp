@@ -132,9 +132,11 @@ TEST_CASE("hostctl scale starts and drains slots, and stop ends hostd with code 
   CHECK(down.exitCode == 0);
   CHECK(h.waitForWorkerCount(1, 10s));
   REQUIRE(httpGet(port, "/"));
-  RunResult bad = hostctl(h, {"scale", "zero"});
-  CHECK(bad.exitCode == 1);
-  CHECK_THAT(bad.output, Catch::Contains("expected a worker count"));
+  for (const char* n : {"zero", "4294967297"}) {  // (the second would wrap to 1 as a 32-bit count)
+    RunResult bad = hostctl(h, {"scale", n});
+    CHECK(bad.exitCode == 1);
+    CHECK_THAT(bad.output, Catch::Contains("expected a worker count"));
+  }
 
   RunResult stop = hostctl(h, {"stop"});
   CHECK(stop.exitCode == 0);
