@@ -1,5 +1,7 @@
-// The master process: owns the listening socket and the worker table, and only reacts —
-// to worker frames, worker exits, signals and timers. It never runs plugin code.
+// The master process: owns the listening sockets and the worker processes, and only reacts
+// — to worker frames, worker exits, signals, timers, hostctl. It never runs plugin code.
+// What to do about each event is decided by core_ (master/cluster_core.h, pure); this class
+// is the shell that turns events into core_ calls and carries out the commands it returns.
 #pragma once
 
 #include "config/config.h"
