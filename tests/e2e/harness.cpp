@@ -90,10 +90,11 @@ std::string TempDir::write(const std::string& name, const std::string& content) 
   return p;
 }
 
-std::string testConfig(const std::string& handler, unsigned workers, const std::string& extra) {
+std::string testConfig(const std::string& handler, unsigned workers, const std::string& extra,
+                       const std::string& pluginsDir) {
   return "[server]\nlisten = 127.0.0.1:0\nworkers = " + std::to_string(workers) +
          "\ngraceful_timeout = 3\n"
-         "[plugins]\ndir = " HOSTD_TEST_PLUGIN_DIR "\nhandler = " + handler +
+         "[plugins]\ndir = " + pluginsDir + "\nhandler = " + handler +
          "\n[limits]\nheader_timeout = 2\nkeepalive_timeout = 2\n" + extra;
 }
 

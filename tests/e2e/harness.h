@@ -37,9 +37,10 @@ class TempDir {
   std::string path_;
 };
 
-/// Usual test settings: 127.0.0.1 port 0, test plugins dir, short timeouts; `extra` is
-/// appended verbatim (more sections).
-std::string testConfig(const std::string& handler = "testplug", unsigned workers = 2, const std::string& extra = "");
+/// Usual test settings: 127.0.0.1 port 0, the plugins in `pluginsDir` (the test plugins by
+/// default), short timeouts; `extra` is appended verbatim (more sections).
+std::string testConfig(const std::string& handler = "testplug", unsigned workers = 2, const std::string& extra = "",
+                       const std::string& pluginsDir = HOSTD_TEST_PLUGIN_DIR);
 
 /// A running `hostd -c <tmp>/server.ini` in its own process group, output captured.
 class HostdProcess {

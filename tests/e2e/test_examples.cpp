@@ -15,10 +15,7 @@ int sh(const std::string& cmd) {
 }
 
 std::string configFor(const TempDir& plugins, const std::string& handler, const std::string& extra = "") {
-  std::string cfg = testConfig(handler, 2, extra);
-  std::string needle = "dir = " HOSTD_TEST_PLUGIN_DIR;
-  cfg.replace(cfg.find(needle), needle.size(), "dir = " + plugins.path());
-  return cfg;
+  return testConfig(handler, 2, extra, plugins.path());
 }
 
 const std::string kPkg = "export PKG_CONFIG_PATH=" HOSTD_SDK_PKGCONFIG_DIR "; ";

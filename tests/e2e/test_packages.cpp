@@ -53,10 +53,7 @@ TEST_CASE("cpack builds hostd and hostd-dev, and a plugin built from the unpacke
   REQUIRE(make.exitCode == 0);
   REQUIRE(fs::exists(build + "/pkgplug.so"));
 
-  std::string ini = testConfig("pkgplug", 1, "[control]\nsocket = control.sock\n");
-  const std::string needle = "dir = " HOSTD_TEST_PLUGIN_DIR;
-  ini.replace(ini.find(needle), needle.size(), "dir = " + build);
-  HostdProcess h(ini, {}, {}, prefix + "/bin/hostd");
+  HostdProcess h(testConfig("pkgplug", 1, "[control]\nsocket = control.sock\n", build), {}, {}, prefix + "/bin/hostd");
   uint16_t port = h.port();
   auto r = httpGet(port, "/");
   REQUIRE(r);

@@ -44,10 +44,7 @@ struct Plugins {
   std::string so = dir.path() + "/app.so";
   Plugins() { fs::copy_file(std::string(HOSTD_TEST_PLUGIN_DIR) + "/testplug.so", so); }
   std::string config(const std::string& extra = "") const {
-    std::string cfg = testConfig("app", 1, extra);
-    std::string needle = "dir = " HOSTD_TEST_PLUGIN_DIR;
-    cfg.replace(cfg.find(needle), needle.size(), "dir = " + dir.path());
-    return cfg;
+    return testConfig("app", 1, extra, dir.path());
   }
 };
 
@@ -196,10 +193,7 @@ TEST_CASE("a plugins directory others can write to, or a plugin owned by another
     fs::create_directory(inner);
     REQUIRE(::chmod(inner.c_str(), 0755) == 0);
     fs::copy_file(std::string(HOSTD_TEST_PLUGIN_DIR) + "/testplug.so", inner + "/app.so");
-    std::string cfg = testConfig("app", 1);
-    const std::string needle = "dir = " HOSTD_TEST_PLUGIN_DIR;
-    cfg.replace(cfg.find(needle), needle.size(), "dir = " + inner);
-    RunResult t = runHostd({"-t", "-c", TempDir().write("server.ini", cfg)});
+    RunResult t = runHostd({"-t", "-c", TempDir().write("server.ini", testConfig("app", 1, "", inner))});
     CHECK(t.exitCode == 1);
     CHECK_THAT(t.output, Catch::Contains("plugins directory " + open.path() + " is writable by group or others"));
   }

@@ -19,10 +19,7 @@ namespace {
 struct App {
   TempDir plugins;
   std::string config(unsigned workers, const std::string& extra = "") const {
-    std::string cfg = testConfig("app", workers, extra);
-    std::string needle = "dir = " HOSTD_TEST_PLUGIN_DIR;
-    cfg.replace(cfg.find(needle), needle.size(), "dir = " + plugins.path());
-    return cfg;
+    return testConfig("app", workers, extra, plugins.path());
   }
   /// cp <test-plugins>/<build>.so <plugins>/app.so, in place (same inode), like a user would.
   void install(const std::string& build) const {

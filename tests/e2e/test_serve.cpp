@@ -20,11 +20,7 @@ std::string fdTarget(pid_t pid, int fd) {
 }  // namespace
 
 TEST_CASE("the bundled hello plugin answers Hello World from the configured greeting", "[e2e][serve]") {
-  std::string cfg = testConfig("hello", 2, "[plugin.hello]\ngreeting = Hello World\n");
-  std::string needle = "dir = " HOSTD_TEST_PLUGIN_DIR;
-  REQUIRE(cfg.find(needle) != std::string::npos);
-  cfg.replace(cfg.find(needle), needle.size(), "dir = " HOSTD_PLUGIN_DIR);
-  HostdProcess h(cfg);
+  HostdProcess h(testConfig("hello", 2, "[plugin.hello]\ngreeting = Hello World\n", HOSTD_PLUGIN_DIR));
   auto r = httpGet(h.port(), "/");
   REQUIRE(r);
   CHECK(r->status == 200);
