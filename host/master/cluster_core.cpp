@@ -27,6 +27,15 @@ std::string Command::str() const {
   return "?";
 }
 
+const char* ClusterCore::stateName(State s) {
+  switch (s) {
+    case State::Starting: return "starting";
+    case State::Ready: return "ready";
+    case State::Stopping: return "stopping";
+  }
+  return "?";
+}
+
 ClusterCore::ClusterCore(uint64_t gen, Params p, std::string label)
     : gen_(gen), params_(p), label_(std::move(label)) {}
 

@@ -64,6 +64,8 @@ class ClusterCore {
     unsigned startTimeoutS = 60;
   };
   enum class State { Starting, Ready, Stopping };
+  /// "starting", "ready", "stopping" (hostctl status, metrics).
+  static const char* stateName(State s);
   enum class Phase { Idle, Probing, Rolling };
 
   struct Worker {

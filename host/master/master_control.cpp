@@ -3,37 +3,18 @@
 #include "master/master.h"
 
 #include "app/logging.h"
+#include "app/resident.h"
 
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 #include <unistd.h>
 #include <utility>
 
 namespace hostd::master {
-namespace {
-
-const char* stateName(ClusterCore::State s) {
-  switch (s) {
-    case ClusterCore::State::Starting: return "starting";
-    case ClusterCore::State::Ready: return "ready";
-    case ClusterCore::State::Stopping: return "stopping";
-  }
-  return "?";
-}
-
-uint64_t residentKb(int pid) {
-  std::ifstream statm("/proc/" + std::to_string(pid) + "/statm");
-  uint64_t size = 0, resident = 0;
-  if (!(statm >> size >> resident)) return 0;
-  return resident * uint64_t(sysconf(_SC_PAGESIZE)) / 1024;
-}
-
-}  // namespace
 
 void Master::startControl() {
   const std::string& want = current_->cfg.control_socket;
@@ -120,11 +101,11 @@ std::string Master::statusJson() {
     wj.set("slot", w->slot);
     wj.set("pid", w->pid);
     wj.set("generation", w->generation);
-    wj.set("state", stateName(stateOf(*w)));
+    wj.set("state", ClusterCore::stateName(stateOf(*w)));
     wj.set("requests", w->counters.requests);
     wj.set("accepted", w->counters.accepted);
     wj.set("connections", w->counters.active);
-    wj.set("rss_kb", residentKb(w->pid));
+    wj.set("rss_kb", app::residentBytes(w->pid) / 1024);
     wj.set("restarts", core_.recentRestarts(w->slot, now()));
     if (w->score) {
       ipc::Score sc = w->score->read();

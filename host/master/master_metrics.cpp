@@ -108,10 +108,7 @@ std::string Master::metricsText() {
   out << "hostd_quarantined_routes_total " << quarantines_ << "\n";
   family(out, "hostd_workers", "gauge", "Worker processes, by state.");
   std::map<std::string, int> states = {{"starting", 0}, {"ready", 0}, {"stopping", 0}};
-  for (auto& [serial, w] : workers_) {
-    ClusterCore::State s = stateOf(*w);
-    ++states[s == ClusterCore::State::Ready ? "ready" : s == ClusterCore::State::Starting ? "starting" : "stopping"];
-  }
+  for (auto& [serial, w] : workers_) ++states[ClusterCore::stateName(stateOf(*w))];
   for (auto& [state, n] : states) out << "hostd_workers{state=\"" << state << "\"} " << n << "\n";
   family(out, "hostd_generation", "gauge", "The generation (config and plugin build) being served.");
   out << "hostd_generation " << core_.generation() << "\n";

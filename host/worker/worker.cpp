@@ -1,6 +1,7 @@
 #include "worker/worker.h"
 
 #include "app/logging.h"
+#include "app/resident.h"
 #include "app/self_exe.h"
 #include "config/run_as.h"
 #include "ipc/message.h"
@@ -13,7 +14,6 @@
 #include <cstring>
 #include <fcntl.h>
 #include <cstddef>
-#include <fstream>
 #include <cstdlib>
 #include <stdexcept>
 #include <sys/prctl.h>
@@ -100,12 +100,7 @@ uint64_t recycleAfter(uint64_t maxRequests, uint64_t jitter, uint64_t seed) {
   return maxRequests + (jitter ? seed % (jitter + 1) : 0);
 }
 
-uint64_t residentMb() {
-  std::ifstream statm("/proc/self/statm");
-  uint64_t size = 0, resident = 0;
-  if (!(statm >> size >> resident)) return 0;
-  return resident * uint64_t(sysconf(_SC_PAGESIZE)) / (1024 * 1024);
-}
+uint64_t residentMb() { return app::residentBytes() / (1024 * 1024); }
 
 Worker::Worker(WorkerEnv env)
     : env_(std::move(env)),
