@@ -5,7 +5,9 @@
 
 #include <hostd/plugin.h>
 
+#include <charconv>
 #include <cstring>
+#include <new>
 #include <unistd.h>
 
 namespace hostd::http {
@@ -38,18 +40,50 @@ Connection::Connection(Server& server) : server_(server), slot_(server.handles()
   writeReq_.data = this;
 }
 
+Connection::Connection(Server& server, Buffers&& spare) : Connection(server) {
+  b_ = std::move(spare);
+  req_.headers_.swap(b_.requestHeaders);
+  res_.headers_.swap(b_.responseHeaders);
+}
+
 Connection::~Connection() { server_.handles().detach(slot_); }
+
+void Connection::recycle() {
+  // Everything back to a new connection's state by running the constructor again, but
+  // keeping the buffers' memory (emptied; one that grew past kKeptCapacity is let go,
+  // so one huge response does not stay resident in every spare connection).
+  b_.requestHeaders.swap(req_.headers_);
+  b_.responseHeaders.swap(res_.headers_);
+  Buffers kept;
+  auto keep = [](auto& from, auto& to) {
+    from.clear();
+    if (from.capacity() * sizeof(from[0]) <= kKeptCapacity) std::swap(from, to);
+  };
+  keep(b_.head, kept.head);
+  keep(b_.ranges, kept.ranges);
+  keep(b_.body, kept.body);
+  keep(b_.out, kept.out);
+  keep(b_.inflight, kept.inflight);
+  keep(b_.pending, kept.pending);
+  keep(b_.resumed, kept.resumed);
+  keep(b_.requestHeaders, kept.requestHeaders);
+  keep(b_.responseHeaders, kept.responseHeaders);
+  Server& server = server_;
+  this->~Connection();
+  new (this) Connection(server, std::move(kept));
+}
 
 uint64_t Connection::now() const { return uv_now(server_.loop()); }
 
-bool Connection::start(int fd) {
+bool Connection::start(const ipc::Accepted& a) {
   uv_tcp_init(server_.loop(), &tcp_);
-  if (uv_tcp_open(&tcp_, fd) != 0) {
-    ::close(fd);
+  if (server_.openStream(&tcp_, a.fd) != 0) {  // the fd is closed
     close();
     return false;
   }
-  uv_tcp_nodelay(&tcp_, 1);
+  // TCP_NODELAY is set at the second write (see flush), not here: a connection that
+  // writes once (one response, then close) never waits for Nagle.
+  if (a.peerLen) setRemote(reinterpret_cast<const sockaddr*>(&a.peer));
   deadline_ = now() + server_.limits().header_timeout_s * 1000ull;
   startReading();
   return true;
@@ -77,7 +111,7 @@ void Connection::startReading() {
 bool Connection::draining() const { return server_.draining(); }
 
 bool Connection::idle() const {
-  return !inMessage_ && !responsePending_ && !writing_ && out_.empty() && pending_.empty();
+  return !inMessage_ && !responsePending_ && !writing_ && b_.out.empty() && b_.pending.empty();
 }
 
 void Connection::drain() {
@@ -129,31 +163,41 @@ void Connection::sweep(uint64_t nowMs) {
   }
 }
 
+void Connection::setRemote(const sockaddr* sa) {
+  // "127.0.0.1:51234", "[::1]:51234" into the fixed buffer: no allocation.
+  char* out = remote_;
+  char* end = remote_ + sizeof remote_;
+  int port = 0;
+  if (sa->sa_family == AF_INET6) {
+    auto* a = reinterpret_cast<const sockaddr_in6*>(sa);
+    *out++ = '[';
+    uv_ip6_name(a, out, size_t(end - out));
+    out += std::strlen(out);
+    *out++ = ']';
+    port = ntohs(a->sin6_port);
+  } else if (sa->sa_family == AF_INET) {
+    auto* a = reinterpret_cast<const sockaddr_in*>(sa);
+    uv_ip4_name(a, out, size_t(end - out));
+    out += std::strlen(out);
+    port = ntohs(a->sin_port);
+  } else {
+    remoteLen_ = uint8_t(std::strlen(std::strcpy(remote_, "local")));
+    return;
+  }
+  *out++ = ':';
+  out = std::to_chars(out, end, port).ptr;
+  remoteLen_ = uint8_t(out - remote_);
+}
+
 std::string_view Connection::remote() {
-  if (remote_.empty()) {
+  if (remoteLen_ == 0) {
+    // Not known from the accept (a connection whose hand-off carried no address).
     sockaddr_storage ss{};
     int len = sizeof ss;
-    char host[64] = "?";
-    int port = 0;
-    if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
-      if (ss.ss_family == AF_INET6) {
-        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-        uv_ip6_name(a, host, sizeof host);
-        port = ntohs(a->sin6_port);
-        remote_ = std::string("[") + host + "]:" + std::to_string(port);
-      } else if (ss.ss_family == AF_INET) {
-        auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-        uv_ip4_name(a, host, sizeof host);
-        port = ntohs(a->sin_port);
-        remote_ = std::string(host) + ":" + std::to_string(port);
-      } else {
-        remote_ = "local";
-      }
-    } else {
-      remote_ = "?";
-    }
+    if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) setRemote(reinterpret_cast<sockaddr*>(&ss));
+    else remoteLen_ = uint8_t(std::strlen(std::strcpy(remote_, "?")));
   }
-  return remote_;
+  return std::string_view(remote_, remoteLen_);
 }
 
 // ---- reading and parsing ----
@@ -178,7 +222,7 @@ void Connection::feed(const char* data, size_t len) {
     // keep the rest, in order, and read nothing more until parsing resumes.
     paused_ = true;
     const char* at = llhttp_get_error_pos(&parser_);
-    if (!closeAfterWrite_ && at && at < data + len) pending_.append(at, size_t(data + len - at));
+    if (!closeAfterWrite_ && at && at < data + len) b_.pending.append(at, size_t(data + len - at));
     stopReading();
     return;
   }
@@ -202,7 +246,7 @@ void Connection::reportCompleted(int status, uint64_t bodyBytes) {
   e.httpMinor = headBuilt_ ? req_.minor_ : 1;
   e.status = status;
   e.bodyBytes = bodyBytes;
-  e.requestBytes = headBytes_ + body_.size();
+  e.requestBytes = headBytes_ + b_.body.size();
   e.durationUs = startNs_ ? (uv_hrtime() - startNs_) / 1000 : 0;
   startNs_ = 0;
   server_.completed(e);
@@ -215,12 +259,12 @@ void Connection::fail(int status) {
   const char* reason = reasonPhrase(status);
   std::string body = std::string(reason) + "\n";
   if (server_.wantsCompleted()) reportCompleted(status, body.size());
-  out_ += "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\n";
-  server_.appendStandardHeaders(out_);
-  out_ += "Content-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) +
+  b_.out += "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\n";
+  server_.appendStandardHeaders(b_.out);
+  b_.out += "Content-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) +
           "\r\nConnection: close\r\n\r\n" + body;
   closeAfterWrite_ = true;
-  pending_.clear();
+  b_.pending.clear();
   stopReading();
   flushSoon();
 }
@@ -238,13 +282,13 @@ int Connection::onMessageBegin(llhttp_t* p) {
   Connection* c = self(p);
   c->inMessage_ = true;
   c->inBody_ = false;
-  c->headBuf_.clear();
-  c->ranges_.clear();
+  c->b_.head.clear();
+  c->b_.ranges.clear();
   c->urlLen_ = 0;
   c->lastWasValue_ = false;
   c->headBytes_ = 0;
   c->extensionBytes_ = 0;
-  c->body_.clear();
+  c->b_.body.clear();
   c->errorStatus_ = 0;
   c->deadline_ = c->now() + c->server_.limits().header_timeout_s * 1000ull;
   c->headBuilt_ = false;
@@ -254,7 +298,7 @@ int Connection::onMessageBegin(llhttp_t* p) {
 
 int Connection::onUrl(llhttp_t* p, const char* at, size_t len) {
   Connection* c = self(p);
-  c->headBuf_.append(at, len);
+  c->b_.head.append(at, len);
   c->urlLen_ += len;
   return c->limitHead(len);
 }
@@ -262,39 +306,39 @@ int Connection::onUrl(llhttp_t* p, const char* at, size_t len) {
 int Connection::onHeaderField(llhttp_t* p, const char* at, size_t len) {
   Connection* c = self(p);
   if (c->inBody_) return c->limitHead(len + 4);  // a trailer: counted, not kept
-  if (c->ranges_.empty() || c->lastWasValue_) {
-    c->ranges_.push_back(Range{c->headBuf_.size(), 0, 0, 0});
+  if (c->b_.ranges.empty() || c->lastWasValue_) {
+    c->b_.ranges.push_back(Range{c->b_.head.size(), 0, 0, 0});
     c->lastWasValue_ = false;
     if (int rc = c->limitHead(4)) return rc;  // ": " and CRLF
   }
-  c->headBuf_.append(at, len);
-  c->ranges_.back().nameLen += len;
+  c->b_.head.append(at, len);
+  c->b_.ranges.back().nameLen += len;
   return c->limitHead(len);
 }
 
 int Connection::onHeaderValue(llhttp_t* p, const char* at, size_t len) {
   Connection* c = self(p);
   if (c->inBody_) return c->limitHead(len);
-  Range& r = c->ranges_.back();
+  Range& r = c->b_.ranges.back();
   if (!c->lastWasValue_) {
-    r.valueOff = c->headBuf_.size();
+    r.valueOff = c->b_.head.size();
     c->lastWasValue_ = true;
   }
-  c->headBuf_.append(at, len);
+  c->b_.head.append(at, len);
   r.valueLen += len;
   return c->limitHead(len);
 }
 
 int Connection::buildRequest() {
-  // Views are built once the head is complete: nothing appends to headBuf_ after this.
+  // Views are built once the head is complete: nothing appends to b_.head after this.
   Request& r = req_;
-  const char* base = headBuf_.data();
+  const char* base = b_.head.data();
   r.method_ = llhttp_method_name(llhttp_method_t(parser_.method));
   r.target_ = std::string_view(base, urlLen_);
   r.major_ = parser_.http_major;
   r.minor_ = parser_.http_minor;
   r.headers_.clear();
-  for (const Range& x : ranges_)
+  for (const Range& x : b_.ranges)
     r.headers_.push_back(Header{std::string_view(base + x.nameOff, x.nameLen),
                                 std::string_view(base + x.valueOff, x.valueLen)});
   Head head{r.method_, r.major_, r.minor_, r.target_, r.headers_.data(), r.headers_.size()};
@@ -328,7 +372,7 @@ int Connection::onHeadersComplete(llhttp_t* p) {
   std::string_view expect;
   if (bodyFollows && p->http_minor >= 1 && c->req_.header("expect", &expect) &&
       equalsIgnoreCase(expect, "100-continue")) {
-    c->out_ += "HTTP/1.1 100 Continue\r\n\r\n";
+    c->b_.out += "HTTP/1.1 100 Continue\r\n\r\n";
     c->flushSoon();
   }
   return 0;
@@ -347,18 +391,18 @@ int Connection::onChunkExtension(llhttp_t* p, const char*, size_t len) {
 
 int Connection::onBody(llhttp_t* p, const char* at, size_t len) {
   Connection* c = self(p);
-  if (c->body_.size() + len > c->server_.limits().max_body_bytes) {
+  if (c->b_.body.size() + len > c->server_.limits().max_body_bytes) {
     c->errorStatus_ = 413;
     return HPE_USER;
   }
-  c->body_.append(at, len);
+  c->b_.body.append(at, len);
   return 0;
 }
 
 int Connection::onMessageComplete(llhttp_t* p) {
   Connection* c = self(p);
   Request& r = c->req_;
-  r.body_ = c->body_;
+  r.body_ = c->b_.body;
   r.remote_ = c->remote();
   // Must be read here: llhttp resets the flags once this callback returns.
   bool keepAlive = llhttp_should_keep_alive(p) && !c->server_.draining();
@@ -385,11 +429,11 @@ int Connection::onMessageComplete(llhttp_t* p) {
 
 // ---- writing ----
 
-void Connection::appendStandardHeaders() { server_.appendStandardHeaders(out_); }
+void Connection::appendStandardHeaders() { server_.appendStandardHeaders(b_.out); }
 
 size_t Connection::unsent() const {
   size_t queued = writing_ ? uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&tcp_)) : 0;
-  return out_.size() + queued;
+  return b_.out.size() + queued;
 }
 
 void Connection::responseWritten(bool keepAlive) {
@@ -422,12 +466,12 @@ void Connection::pump() {
       break;
     paused_ = false;
     llhttp_resume(&parser_);
-    if (pending_.empty()) break;
-    resumed_.swap(pending_);
+    if (b_.pending.empty()) break;
+    b_.resumed.swap(b_.pending);
     inRead_ = true;
-    feed(resumed_.data(), resumed_.size());
+    feed(b_.resumed.data(), b_.resumed.size());
     inRead_ = false;
-    resumed_.clear();
+    b_.resumed.clear();
   }
   inPump_ = false;
   if (closing_ || paused_ || closeAfterWrite_ || responsePending_) return;
@@ -444,32 +488,37 @@ void Connection::flushSoon() {
 
 void Connection::flush() {
   if (closing_ || writing_) return;
-  if (out_.empty()) {
+  if (b_.out.empty()) {
     if (closeAfterWrite_ && !responsePending_) close();
     return;
   }
   auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
-  uv_buf_t b = uv_buf_init(out_.data(), unsigned(out_.size()));
+  // From the second write on, what this connection sends may follow its own unacknowledged
+  // small segment (the next keep-alive response, a streamed chunk): Nagle would hold it
+  // for the client's delayed ACK. nginx sets it at the same point (keep-alive); a
+  // connection that writes once never pays the setsockopt.
+  if (++writes_ == 2) uv_tcp_nodelay(&tcp_, 1);
+  uv_buf_t b = uv_buf_init(b_.out.data(), unsigned(b_.out.size()));
   int n = uv_try_write(stream, &b, 1);
-  if (n == int(out_.size())) {
-    out_.clear();
+  if (n == int(b_.out.size())) {
+    b_.out.clear();
     if (closeAfterWrite_ && !responsePending_) close();
     else maybeDrain();
     return;
   }
   if (n < 0 && n != UV_EAGAIN) {
-    out_.clear();
+    b_.out.clear();
     close();
     return;
   }
-  // Partial write: hand the rest to libuv; out_ collects what comes next.
-  inflight_.swap(out_);
-  out_.clear();
-  if (n > 0) inflight_.erase(0, size_t(n));
+  // Partial write: hand the rest to libuv; b_.out collects what comes next.
+  b_.inflight.swap(b_.out);
+  b_.out.clear();
+  if (n > 0) b_.inflight.erase(0, size_t(n));
   writing_ = true;
   sendProgressMs_ = now();
-  lastQueue_ = inflight_.size();
-  b = uv_buf_init(inflight_.data(), unsigned(inflight_.size()));
+  lastQueue_ = b_.inflight.size();
+  b = uv_buf_init(b_.inflight.data(), unsigned(b_.inflight.size()));
   if (uv_write(&writeReq_, stream, &b, 1, [](uv_write_t* w, int status) {
         static_cast<Connection*>(w->data)->onWritten(status);
       }) != 0) {
@@ -480,7 +529,7 @@ void Connection::flush() {
 
 void Connection::onWritten(int status) {
   writing_ = false;
-  inflight_.clear();
+  b_.inflight.clear();
   if (status < 0) {
     close();
     return;

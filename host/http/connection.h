@@ -3,6 +3,7 @@
 
 #include "http/request.h"
 #include "http/response.h"
+#include "ipc/fd_passing.h"
 
 #include <llhttp.h>
 #include <uv.h>
@@ -29,9 +30,12 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  /// Adopts an accepted socket and starts reading. False if it cannot be used (the
-  /// connection is then already closing).
-  bool start(int fd);
+  /// Adopts an accepted socket (and its peer's address, if known) and starts reading.
+  /// False if it cannot be used (the connection is then already closing).
+  bool start(const ipc::Accepted& a);
+  /// Back to a new connection's state, keeping the buffers' memory (Server's spares).
+  /// Only once removed (its handle closed, no response pending).
+  void recycle();
   /// Closes the connection (hard). Safe to call more than once.
   void close();
   /// True when nothing is being received, handled or written (drain closes these).
@@ -44,7 +48,7 @@ class Connection {
   void sweep(uint64_t nowMs);
 
   // ---- used by Response and the host API ----
-  std::string& out() { return out_; }
+  std::string& out() { return b_.out; }
   bool gone() const { return closing_; }
   bool draining() const;
   void appendStandardHeaders();
@@ -91,7 +95,28 @@ class Connection {
   int limitHead(size_t more);
   int buildRequest();
   std::string_view remote();
+  void setRemote(const sockaddr* sa);
   uint64_t now() const;
+
+  // Every heap buffer of the connection, kept (emptied) when it is recycled: a worker that
+  // reuses its connections allocates nothing per connection or request.
+  struct Range { size_t nameOff, nameLen, valueOff, valueLen; };
+  struct Buffers {
+    // The request being parsed: url and header bytes, offsets into head. Trailers and
+    // chunk extensions are counted against the limits, never stored: nothing appends to
+    // head once views into it were handed out.
+    std::string head;
+    std::vector<Range> ranges;
+    std::string body;
+    std::string out;       // responses being assembled
+    std::string inflight;  // bytes handed to uv_write
+    std::string pending;   // unparsed bytes held while parsing is paused
+    std::string resumed;   // pending's bytes being parsed again (swapped, not reallocated)
+    std::vector<Header> requestHeaders;  // req_'s and res_'s, while recycled
+    std::string responseHeaders;
+  };
+  static constexpr size_t kKeptCapacity = 64 * 1024;
+  Connection(Server& server, Buffers&& spare);
 
   Server& server_;
   uint32_t slot_;  // in the server's HandleTable
@@ -99,33 +124,24 @@ class Connection {
   llhttp_t parser_{};
   uv_write_t writeReq_{};
 
-  // The request being parsed: url and header bytes, offsets into headBuf_. Trailers and
-  // chunk extensions are counted against the limits, never stored: nothing appends to
-  // headBuf_ once views into it were handed out.
-  std::string headBuf_;
-  struct Range { size_t nameOff, nameLen, valueOff, valueLen; };
-  std::vector<Range> ranges_;
+  Buffers b_;
   size_t urlLen_ = 0;
   bool lastWasValue_ = false;
   size_t headBytes_ = 0;
   // Access log (only when the server wants Completed): when the request began, its
-  // User-Agent and Referer (views into headBuf_, valid until the next request begins).
+  // User-Agent and Referer (views into b_.head, valid until the next request begins).
   uint64_t startNs_ = 0;
   std::string_view userAgent_, referer_;
   bool headBuilt_ = false;  // req_'s method and target are this request's
   void reportCompleted(int status, uint64_t bodyBytes);
   size_t extensionBytes_ = 0;
-  std::string body_;
-  std::string remote_;
+  char remote_[56];  // "[v6 address]:port", INET6_ADDRSTRLEN + 9
+  uint8_t remoteLen_ = 0;
   int errorStatus_ = 0;
 
   Request req_;
   Response res_;
 
-  std::string out_;       // responses being assembled
-  std::string inflight_;  // bytes handed to uv_write
-  std::string pending_;   // unparsed bytes held while parsing is paused
-  std::string resumed_;   // pending_'s bytes being parsed again (swapped, not reallocated)
   uint64_t deadline_ = 0; // loop ms after which the sweep ends the connection (0 = none)
   uint64_t sendProgressMs_ = 0;  // last time the client took output (while writing_)
   size_t lastQueue_ = 0;         // in-flight bytes seen then
@@ -140,6 +156,7 @@ class Connection {
   bool inBody_ = false;          // head complete, body (and trailers) still arriving
   bool responsePending_ = false; // handler returned without ending its response
   bool writing_ = false;
+  unsigned writes_ = 0;          // flushes that wrote (TCP_NODELAY from the second on)
   bool closeAfterWrite_ = false;
   bool closing_ = false;
   bool handleClosed_ = false;

@@ -1,14 +1,12 @@
 #include "http/server.h"
 
 #include "http/connection.h"
-#include "ipc/fd_passing.h"
 
 #include <algorithm>
 #include <cerrno>
 #include <utility>
 #include <ctime>
 #include <vector>
-#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,15 +25,22 @@ Server::Server(uv_loop_t* loop, const Limits& limits, Handler handler)
   uv_unref(reinterpret_cast<uv_handle_t*>(&acceptPause_));
   uv_timer_init(loop_, &deferTimer_);
   deferTimer_.data = this;
+  opener_.init(loop_);  // without it (no eventfd) connections open through uv_tcp_open
+  spare_.reserve(kSpareConnections);
+  received_.reserve(64);
 }
 
-Server::~Server() { closeHandles(); }
+Server::~Server() {
+  closeHandles();
+  for (Connection* c : spare_) delete c;
+}
 
 void Server::closeHandles() {
   for (uv_timer_t* t : {&sweep_, &acceptPause_, &deferTimer_}) {
     uv_timer_stop(t);
     if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(t))) uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
   }
+  opener_.close();
 }
 
 int Server::listen(int fd, bool ownSocket) {
@@ -57,50 +62,79 @@ int Server::watchSource(int fd) {
   if (int rc = uv_poll_init(loop_, &listener_, fd); rc != 0) return rc;
   listener_.data = this;
   listening_ = true;
-  return uv_poll_start(&listener_, UV_READABLE, &Server::onAcceptable);
+  return watch();
+}
+
+int Server::watch() {
+  // A listening socket the siblings share wakes one idle worker per connection: each
+  // readiness event takes exactly one connection (see acceptOne). The hand-off socket
+  // is this worker's alone.
+  if (handoff_) return uv_poll_start(&listener_, UV_READABLE, &Server::onAcceptable);
+  return startExclusive(&listener_, &Server::onAcceptable);
 }
 
 void Server::onAcceptable(uv_poll_t* h, int status, int) {
   auto* self = static_cast<Server*>(h->data);
-  if (status != 0 || self->draining_) return;
+  if (status != 0) {  // libuv stopped the poll (POLLERR): finish the stop for it
+    if (!self->handoff_) stopExclusive(h);
+    return;
+  }
+  if (self->draining_) return;
   if (self->handoff_) self->receiveHandedOff();
   else self->acceptOne();
 }
 
 void Server::receiveHandedOff() {
-  std::vector<int> fds;
-  int rc = ipc::receiveFds(listenFd_, fds);
-  for (int fd : fds) adopt(fd);
+  received_.clear();
+  int rc = ipc::receiveFds(listenFd_, received_);
+  for (const ipc::Accepted& a : received_) adopt(a);
   if (rc != 0) stopAccepting();  // the master is gone (EOF) or the socket broke
 }
 
-void Server::adopt(int fd) {
-  auto* c = new Connection(*this);
+void Server::adopt(const ipc::Accepted& a) {
+  Connection* c;
+  if (!spare_.empty()) {
+    c = spare_.back();
+    spare_.pop_back();
+  } else {
+    c = new Connection(*this);
+  }
   c->next = head_;
+  c->prev = nullptr;
   if (head_) head_->prev = c;
   head_ = c;
   ++count_;
-  if (c->start(fd)) stats_.accepted++;
+  if (c->start(a)) stats_.accepted++;
 }
 
-void Server::acceptOne() {
-  int fd = accept4(listenFd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  if (fd < 0) {
+bool Server::acceptOne() {
+  ipc::Accepted a;
+  a.peerLen = sizeof a.peer;
+  a.fd = accept4(listenFd_, reinterpret_cast<sockaddr*>(&a.peer), &a.peerLen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (a.fd < 0) {
     if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
       // The connection stays queued and the socket stays readable: pause instead of spinning.
-      uv_poll_stop(&listener_);
+      stopExclusive(&listener_);
       uv_timer_start(&acceptPause_, [](uv_timer_t* t) {
         auto* self = static_cast<Server*>(t->data);
-        if (self->listening_) uv_poll_start(&self->listener_, UV_READABLE, &Server::onAcceptable);
+        if (self->listening_) self->watch();
       }, 100, 0);
     }
-    return;  // EAGAIN: a sibling worker took it
+    return false;  // EAGAIN: a sibling worker took it
   }
-  adopt(fd);
-  // Let a sibling woken by the same readiness take the next connection before we loop
-  // back (returns at once when nobody else is runnable; unlike libuv's single-accept
-  // nanosleep, which sleeps for the timer slack, ~50 us, on every accept).
-  sched_yield();
+  adopt(a);
+  // EPOLLEXCLUSIVE wakes the first idle worker in the order they registered, so at light
+  // load one worker would take every connection (and keep every long-lived one). After
+  // kRotateAccepts accepts, and at most every kRotateMs, this worker registers again,
+  // which puts it at the back of that order: two epoll_ctl calls per 16 connections at
+  // light load, at most 40 a second at any load. (Under load the kernel spreads
+  // connections by itself: a busy worker is not waiting, so the idle one is woken.)
+  if (!ownSocket_ && ++acceptedSinceRotate_ >= kRotateAccepts && uv_now(loop_) - rotatedAt_ >= kRotateMs) {
+    acceptedSinceRotate_ = 0;
+    rotatedAt_ = uv_now(loop_);
+    watch();
+  }
+  return true;
 }
 
 void Server::defer(Connection* c) {
@@ -132,7 +166,14 @@ void Server::removed(Connection* c) {
   else head_ = c->next;
   if (c->next) c->next->prev = c->prev;
   --count_;
-  delete c;
+  // Kept for the next connection, buffers and all: a connection costs no allocation
+  // once the worker has served as many at once as it keeps.
+  if (spare_.size() < kSpareConnections) {
+    c->recycle();
+    spare_.push_back(c);
+  } else {
+    delete c;
+  }
   notifyIfDrained();
 }
 
@@ -149,13 +190,15 @@ void Server::stopAccepting() {
   // Connections the master already handed over are ours: take them before closing, or
   // closing the socket would drop them with it.
   if (handoff_) {
-    std::vector<int> fds;
-    ipc::receiveFds(listenFd_, fds);
-    for (int fd : fds) adopt(fd);
+    received_.clear();
+    ipc::receiveFds(listenFd_, received_);
+    for (const ipc::Accepted& a : received_) adopt(a);
   } else if (ownSocket_) {
-    for (int fd; (fd = accept4(listenFd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;) adopt(fd);
+    while (acceptOne()) {
+    }
   }
   uv_timer_stop(&acceptPause_);
+  stopExclusive(&listener_);
   uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
   // Our copy of the shared socket: siblings keep theirs and go on accepting.
   close(listenFd_);

@@ -1,9 +1,11 @@
 // The HTTP/1.1 server of one worker: a listening handle and its connections, one loop.
 #pragma once
 
+#include "http/accept_path.h"
 #include "http/handles.h"
 #include "http/request.h"
 #include "http/response.h"
+#include "ipc/fd_passing.h"
 
 #include <uv.h>
 
@@ -100,6 +102,8 @@ class Server {
   size_t readBufferSize() const { return sizeof readBuf_; }
   void removed(Connection* c);
   HandleTable& handles() { return handles_; }
+  /// Opens a connection's stream on an accepted fd (http/accept_path.h).
+  int openStream(uv_tcp_t* tcp, int fd) { return opener_.open(tcp, fd); }
   /// Runs c->deferred() from the loop soon, once however often asked (not from inside the
   /// caller's stack, which may be plugin code).
   void defer(Connection* c);
@@ -112,9 +116,10 @@ class Server {
   void* completedCtx_ = nullptr;
   static void onAcceptable(uv_poll_t* h, int status, int events);
   int watchSource(int fd);
-  void acceptOne();
+  int watch();
+  bool acceptOne();
   void receiveHandedOff();
-  void adopt(int fd);
+  void adopt(const ipc::Accepted& a);
   void notifyIfDrained();
   void sweep();
 
@@ -125,11 +130,20 @@ class Server {
   int listenFd_ = -1;        // the listening socket, or the hand-off socket (round_robin)
   bool handoff_ = false;
   bool ownSocket_ = false;
+  static constexpr unsigned kRotateAccepts = 16;
+  static constexpr uint64_t kRotateMs = 50;
+  unsigned acceptedSinceRotate_ = 0;
+  uint64_t rotatedAt_ = 0;
   bool listening_ = false;
   uv_timer_t acceptPause_{};  // EMFILE back-off
   uv_timer_t sweep_{};
   uv_timer_t deferTimer_{};
   std::vector<Connection*> deferred_;
+  StreamOpener opener_;
+  std::vector<ipc::Accepted> received_;  // reused by every hand-off receive
+  // Closed connections kept for reuse (see removed()); up to this many.
+  static constexpr size_t kSpareConnections = 256;
+  std::vector<Connection*> spare_;
   HandleTable handles_;
   Connection* head_ = nullptr;
   size_t count_ = 0;

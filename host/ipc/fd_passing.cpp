@@ -14,9 +14,11 @@ int makeHandoffPair(int fds[2]) {
   return 0;
 }
 
-int sendFd(int sock, int fd) {
-  char byte = 'c';
-  iovec iov{&byte, 1};
+int sendFd(int sock, const Accepted& a) {
+  // The payload is the address; a message is never empty, so an unknown one is one byte.
+  char none = 0;
+  iovec iov{a.peerLen ? const_cast<sockaddr_storage*>(&a.peer) : static_cast<void*>(&none),
+            a.peerLen ? size_t(a.peerLen) : 1};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -27,17 +29,17 @@ int sendFd(int sock, int fd) {
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
   c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  std::memcpy(CMSG_DATA(c), &a.fd, sizeof(int));
   for (;;) {
-    if (sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == 1) return 0;
+    if (sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == ssize_t(iov.iov_len)) return 0;
     if (errno != EINTR) return -errno;
   }
 }
 
-int receiveFds(int sock, std::vector<int>& out) {
+int receiveFds(int sock, std::vector<Accepted>& out) {
   for (;;) {
-    char byte;
-    iovec iov{&byte, 1};
+    Accepted a;
+    iovec iov{&a.peer, sizeof a.peer};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
     msghdr msg{};
     msg.msg_iov = &iov;
@@ -57,8 +59,13 @@ int receiveFds(int sock, std::vector<int>& out) {
         int fd;
         std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
         // One connection per message; anything else is closed, never leaked.
-        if (i == 0 && n == 1 && !(msg.msg_flags & MSG_CTRUNC)) out.push_back(fd);
-        else close(fd);
+        if (i == 0 && !(msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC))) {
+          a.fd = fd;
+          a.peerLen = n > 1 ? socklen_t(n) : 0;
+          out.push_back(a);
+        } else {
+          close(fd);
+        }
       }
     }
   }

@@ -1,7 +1,10 @@
-// Handing accepted connections from the master to a worker: one byte + one fd per
-// message over a Unix-domain SOCK_SEQPACKET socketpair (SCM_RIGHTS). Poco has no
-// SCM_RIGHTS, and libuv's fd passing is tied to its own IPC pipes.
+// Handing accepted connections from the master to a worker: one fd per message over a
+// Unix-domain SOCK_SEQPACKET socketpair (SCM_RIGHTS), the client's address (as accept4
+// gave it) as the payload, so the worker never asks the kernel again (getpeername).
+// Poco has no SCM_RIGHTS, and libuv's fd passing is tied to its own IPC pipes.
 #pragma once
+
+#include <sys/socket.h>
 
 #include <vector>
 
@@ -11,13 +14,21 @@ namespace hostd::ipc {
 /// close-on-exec, the master's end non-blocking. Returns 0 or -errno.
 int makeHandoffPair(int fds[2]);
 
-/// Sends fd (the master keeps its own copy; the caller closes it afterwards). Returns 0,
-/// -EAGAIN if the worker's queue is full, or another -errno if the worker is gone.
-int sendFd(int sock, int fd);
+/// An accepted connection and its peer's address (peerLen 0: unknown).
+struct Accepted {
+  int fd = -1;
+  sockaddr_storage peer{};
+  socklen_t peerLen = 0;
+};
 
-/// Receives every fd queued on sock (non-blocking) into out, each close-on-exec
+/// Sends c.fd and its peer address (the master keeps its own copy of the fd; the caller
+/// closes it afterwards). Returns 0, -EAGAIN if the worker's queue is full, or another
+/// -errno if the worker is gone.
+int sendFd(int sock, const Accepted& c);
+
+/// Receives every connection queued on sock (non-blocking) into out, each fd close-on-exec
 /// (MSG_CMSG_CLOEXEC); an fd arriving in a malformed message is closed, never leaked.
 /// Returns 0 when the queue is empty (EAGAIN), 1 on EOF (the master is gone), -errno.
-int receiveFds(int sock, std::vector<int>& out);
+int receiveFds(int sock, std::vector<Accepted>& out);
 
 }  // namespace hostd::ipc

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "config/config.h"
+#include "ipc/fd_passing.h"
 #include "master/cluster_core.h"
 #include "master/request_server.h"
 #include "master/listener.h"
@@ -117,7 +118,7 @@ class Master {
   // round_robin: the master accepts and hands connection i to ready worker (i + 1) mod n.
   void updateAccepting();
   void acceptAndDispatch();
-  bool dispatch(int fd);
+  bool dispatch(const ipc::Accepted& c);
 
   // Control socket (hostctl): master_control.cpp.
   void startControl();

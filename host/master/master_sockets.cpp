@@ -57,9 +57,11 @@ void Master::updateAccepting() {
 
 void Master::acceptAndDispatch() {
   for (int i = 0; i < 64; ++i) {  // bounded: frames and signals get their turn
-    int fd = accept4(listenFd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd >= 0) {
-      dispatch(fd);
+    ipc::Accepted c;
+    c.peerLen = sizeof c.peer;
+    c.fd = accept4(listenFd_, reinterpret_cast<sockaddr*>(&c.peer), &c.peerLen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (c.fd >= 0) {
+      dispatch(c);
       continue;
     }
     if (errno == EINTR) continue;
@@ -74,21 +76,21 @@ void Master::acceptAndDispatch() {
   }
 }
 
-bool Master::dispatch(int fd) {
+bool Master::dispatch(const ipc::Accepted& c) {
   std::vector<WorkerProcess*> ready;
   for (auto& [serial, w] : workers_) {
     if (w->handoffFd >= 0 && stateOf(*w) == ClusterCore::State::Ready) ready.push_back(w);
   }
   for (size_t k = 0; k < ready.size(); ++k) {
     WorkerProcess* w = ready[(rrNext_ + k) % ready.size()];
-    if (ipc::sendFd(w->handoffFd, fd) == 0) {
+    if (ipc::sendFd(w->handoffFd, c) == 0) {
       rrNext_ = (rrNext_ + k + 1) % ready.size();
       ++w->handedOff;
-      close(fd);  // the worker has its own copy now
+      close(c.fd);  // the worker has its own copy now
       return true;
     }
   }
-  close(fd);  // nobody could take it: the client sees a closed connection, we leak nothing
+  close(c.fd);  // nobody could take it: the client sees a closed connection, we leak nothing
   if (++dropped_ == 1 || dropped_ % 1000 == 0)
     log_.warning("[H0131] round_robin: no ready worker could take a connection (" + std::to_string(dropped_) +
                  " dropped so far)");
