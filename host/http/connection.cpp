@@ -5,6 +5,7 @@
 
 #include <hostd/plugin.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <new>
@@ -493,11 +494,7 @@ void Connection::flush() {
     return;
   }
   auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
-  // From the second write on, what this connection sends may follow its own unacknowledged
-  // small segment (the next keep-alive response, a streamed chunk): Nagle would hold it
-  // for the client's delayed ACK. nginx sets it at the same point (keep-alive); a
-  // connection that writes once never pays the setsockopt.
-  if (++writes_ == 2) uv_tcp_nodelay(&tcp_, 1);
+  countWrite();
   uv_buf_t b = uv_buf_init(b_.out.data(), unsigned(b_.out.size()));
   int n = uv_try_write(stream, &b, 1);
   if (n == int(b_.out.size())) {
@@ -525,6 +522,41 @@ void Connection::flush() {
     writing_ = false;
     close();
   }
+}
+
+void Connection::countWrite() {
+  // From the second write on, what this connection sends may follow its own unacknowledged
+  // small segment (the next keep-alive response, a streamed chunk): Nagle would hold it
+  // for the client's delayed ACK. nginx sets it at the same point (keep-alive); a
+  // connection that writes once never pays the setsockopt.
+  if (++writes_ == 2) uv_tcp_nodelay(&tcp_, 1);
+}
+
+void Connection::sendBody(std::string_view prefix, std::string_view data, std::string_view suffix) {
+  if (data.size() >= kDirectWriteBytes && !writing_ && !closing_) {
+    // A large piece with nothing in flight before it: written from the caller's memory
+    // (what is assembled first, then the piece, one writev), so a big or streamed body is
+    // not copied into b_.out on its way. Only what the socket does not take is copied.
+    // Inside a read's parsing too: b_.out goes first, so the order stays.
+    uv_buf_t bufs[4];
+    unsigned n = 0;
+    if (!b_.out.empty()) bufs[n++] = uv_buf_init(b_.out.data(), unsigned(b_.out.size()));
+    for (std::string_view part : {prefix, data, suffix})
+      if (!part.empty()) bufs[n++] = uv_buf_init(const_cast<char*>(part.data()), unsigned(part.size()));
+    countWrite();
+    int written = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), bufs, n);
+    // An error is left to flush(), which meets it again with what is copied below.
+    size_t left = written > 0 ? size_t(written) : 0;
+    size_t fromOut = std::min(left, b_.out.size());
+    b_.out.erase(0, fromOut);
+    left -= fromOut;
+    for (std::string_view* part : {&prefix, &data, &suffix}) {
+      size_t used = std::min(left, part->size());
+      part->remove_prefix(used);
+      left -= used;
+    }
+  }
+  b_.out.append(prefix).append(data).append(suffix);
 }
 
 void Connection::onWritten(int status) {

@@ -49,6 +49,9 @@ class Connection {
 
   // ---- used by Response and the host API ----
   std::string& out() { return b_.out; }
+  /// Appends prefix + data + suffix to the output, in order after everything before it;
+  /// a large `data` may go to the socket at once instead of being copied (see the .cpp).
+  void sendBody(std::string_view prefix, std::string_view data, std::string_view suffix);
   bool gone() const { return closing_; }
   bool draining() const;
   void appendStandardHeaders();
@@ -89,6 +92,8 @@ class Connection {
   void pump();
   void flush();
   void onWritten(int status);
+  void countWrite();
+  static constexpr size_t kDirectWriteBytes = 16 * 1024;
   void finishIfDone();
   void fireDrain(int status);
   void maybeDrain();

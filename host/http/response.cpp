@@ -31,12 +31,6 @@ bool isFieldValue(std::string_view s) {
   return true;
 }
 
-void appendHex(std::string& out, size_t n) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, n, 16);
-  out.append(buf, size_t(r.ptr - buf)).append("\r\n");
-}
-
 void appendDecimal(std::string& out, size_t n) {
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof buf, n);
@@ -173,12 +167,14 @@ void Response::sendHead(const std::string_view* wholeBody) {
 void Response::appendBody(std::string_view data) {
   bodySent_ += data.size();
   if (isHead_ || data.empty()) return;
-  std::string& out = conn_->out();
   if (chunked_) {
-    appendHex(out, data.size());
-    out.append(data).append("\r\n");
+    char size[24];
+    auto r = std::to_chars(size, size + sizeof size - 2, data.size(), 16);
+    *r.ptr++ = '\r';
+    *r.ptr++ = '\n';
+    conn_->sendBody(std::string_view(size, size_t(r.ptr - size)), data, "\r\n");
   } else {
-    out.append(data);
+    conn_->sendBody({}, data, {});
   }
 }
 

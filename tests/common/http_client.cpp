@@ -35,7 +35,7 @@ bool waitUntil(const std::function<bool()>& cond, Ms timeout, Ms step) {
 
 // ---- HTTP ----
 
-RawConn::RawConn(uint16_t port, bool ipv6) {
+RawConn::RawConn(uint16_t port, bool ipv6, int receiveBuffer) {
   sockaddr_storage ss{};
   socklen_t len;
   if (ipv6) {
@@ -52,6 +52,7 @@ RawConn::RawConn(uint16_t port, bool ipv6) {
     len = sizeof *a;
   }
   fd_ = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ >= 0 && receiveBuffer > 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, sizeof receiveBuffer);
   if (fd_ < 0 || connect(fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
     if (fd_ >= 0) close(fd_);
     throw std::runtime_error("cannot connect to port " + std::to_string(port) + ": " + std::strerror(errno));

@@ -34,7 +34,9 @@ std::optional<HttpResponse> httpGet(uint16_t port, const std::string& target, Ms
 class RawConn {
  public:
   /// Connects to 127.0.0.1:port, or [::1]:port; throws std::runtime_error if it cannot.
-  explicit RawConn(uint16_t port, bool ipv6 = false);
+  /// receiveBuffer > 0: SO_RCVBUF set before connecting (a small window: the server's
+  /// writes come back partial).
+  explicit RawConn(uint16_t port, bool ipv6 = false, int receiveBuffer = 0);
   ~RawConn();
   RawConn(const RawConn&) = delete;
   RawConn& operator=(const RawConn&) = delete;

@@ -401,6 +401,36 @@ TEST_CASE("a streaming handler gets back-pressure: a drain callback resumes it",
   CHECK(job.maxBuffered <= l.max_output_buffer + chunk.size() + 16);
 }
 
+TEST_CASE("large body pieces written straight to the socket stay in order with small ones around them",
+          "[http]") {
+  // Pieces of 16 KiB and more skip the output buffer when nothing is in flight; a small
+  // receive window makes those writes partial, so the rest is queued behind them.
+  auto piece = [](int i, size_t n) { return std::to_string(i) + std::string(n, char('a' + i % 26)); };
+  auto expected = [&](int i) { return "<" + std::to_string(i) + ">" + piece(i, 20000) + "|" + piece(i, 40000); };
+  Engine e(http::Limits{}, [&](http::Request& req, http::Response& res) {
+    int i = std::stoi(std::string(req.path().substr(1)));
+    if (i % 3 == 2) {  // a Content-Length body in one piece
+      res.end(expected(i));
+      return;
+    }
+    res.write("<" + std::to_string(i) + ">");  // chunked: small, large, small, large
+    res.write(piece(i, 20000));
+    res.write("|");
+    res.end(piece(i, 40000));
+  });
+  RawConn c(e.port(), false, 4096);
+  std::string many;
+  for (int i = 0; i < 30; ++i) many += "GET /" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  REQUIRE(c.send(many));
+  for (int i = 0; i < 30; ++i) {
+    auto r = c.readResponse(Ms(10000));
+    REQUIRE(r);
+    INFO("response " << i);
+    CHECK(r->headers.count(i % 3 == 2 ? "content-length" : "transfer-encoding") == 1);
+    REQUIRE(r->body == expected(i));
+  }
+}
+
 TEST_CASE("the engine owns the framing: bodyless statuses, Content-Length checked both ways", "[http]") {
   std::promise<std::vector<int>> got;
   Engine e(http::Limits{}, [&](http::Request& req, http::Response& res) {
