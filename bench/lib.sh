@@ -20,3 +20,12 @@ stop_hostd() { [[ -n ${PID:-} ]] && { kill -TERM "$PID" 2>/dev/null; wait "$PID"
 
 # wrk output -> requests/s, rounded
 rps() { awk '/^Requests\/sec:/ {printf "%.0f", $2}'; }
+
+# A free loopback port for nginx (nothing answers a connect to it).
+free_port() {
+  local p
+  for p in $(seq 18080 18999); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+  echo "bench: no free port" >&2; exit 1
+}

@@ -35,14 +35,6 @@ mkdir -p "$DIR/www"
 head -c 65536 /dev/zero | tr '\0' x > "$DIR/www/64k"
 head -c 1048576 /dev/zero | tr '\0' x > "$DIR/www/1m"
 
-free_port() {
-  local p
-  for p in $(seq 18080 18999); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-  done
-  echo "bench: no free port" >&2; exit 1
-}
-
 # A server's processes: the master and its children (the workers).
 procs() { echo "$1" $(pgrep -P "$1"); }
 workers() { pgrep -P "$1" | tr '\n' ' '; }

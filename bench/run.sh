@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
+source bench/lib.sh
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-64}
@@ -23,14 +24,6 @@ cleanup() {
   rm -rf "$DIR"
 }
 trap cleanup EXIT
-
-free_port() {
-  local p
-  for p in $(seq 18080 18999); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-  done
-  echo "bench: no free port" >&2; exit 1
-}
 
 wait_http() {  # url
   for _ in $(seq 100); do

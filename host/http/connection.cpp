@@ -178,8 +178,12 @@ void Connection::setRemote(const sockaddr* sa) {
     port = ntohs(a->sin6_port);
   } else if (sa->sa_family == AF_INET) {
     auto* a = reinterpret_cast<const sockaddr_in*>(sa);
-    uv_ip4_name(a, out, size_t(end - out));
-    out += std::strlen(out);
+    // By hand: glibc's inet_ntop formats IPv4 with sprintf, on every connection.
+    const auto* octet = reinterpret_cast<const unsigned char*>(&a->sin_addr.s_addr);
+    for (int i = 0; i < 4; ++i) {
+      if (i) *out++ = '.';
+      out = std::to_chars(out, end, unsigned(octet[i])).ptr;
+    }
     port = ntohs(a->sin_port);
   } else {
     remoteLen_ = uint8_t(std::strlen(std::strcpy(remote_, "local")));

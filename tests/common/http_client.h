@@ -46,6 +46,8 @@ class RawConn {
   /// Everything until the peer closes (or the timeout); closed() tells which.
   std::string readUntilClose(Ms timeout = Ms(5000));
   bool closed() const { return eof_; }
+  /// This end's port (the server sees the client as 127.0.0.1:localPort()).
+  uint16_t localPort() const;
 
  private:
   bool fill(std::chrono::steady_clock::time_point deadline);

@@ -30,6 +30,25 @@ std::string fdTarget(pid_t pid, int fd) {
 }
 }  // namespace
 
+TEST_CASE("the client's address reaches the plugin in every mode, over IPv4 and IPv6", "[e2e][scheduling]") {
+  for (const char* mode : {"shared", "round_robin", "reuseport"}) {
+    for (bool v6 : {false, true}) {
+      INFO(mode << (v6 ? " over IPv6" : " over IPv4"));
+      std::string cfg = withScheduling(mode, 2);
+      if (v6) cfg.replace(cfg.find("listen = 127.0.0.1:0"), 20, "listen = [::1]:0");
+      HostdProcess h(cfg);
+      REQUIRE(h.waitForLog(v6 ? "listening on [::1]:" : "listening on 127.0.0.1:", 10s));
+      for (int i = 0; i < 4; ++i) {  // several connections: both workers, where the mode spreads them
+        RawConn c(h.port(), v6);
+        REQUIRE(c.send("GET /remote HTTP/1.1\r\nHost: x\r\n\r\n"));
+        auto r = c.readResponse();
+        REQUIRE(r);
+        CHECK(r->body == (v6 ? "[::1]:" : "127.0.0.1:") + std::to_string(c.localPort()));
+      }
+    }
+  }
+}
+
 TEST_CASE("round_robin: 60 sequential connections over 3 workers land 20/20/20", "[e2e][scheduling]") {
   HostdProcess h(rr(3));
   uint16_t port = h.port();

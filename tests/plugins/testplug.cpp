@@ -54,6 +54,8 @@ struct TestPlug : hostd::Handler {
     std::string_view path = req.path();
     if (path == "/") {
       res.send("testplug " TESTPLUG_VERSION "\n");
+    } else if (path == "/remote") {
+      res.send(req.remote_addr());
     } else if (path == "/pid") {
       res.send(std::to_string(getpid()));
     } else if (path == "/worker") {

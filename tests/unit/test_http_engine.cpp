@@ -127,6 +127,17 @@ http::Limits shortLimits() {
 
 }  // namespace
 
+TEST_CASE("the handler sees the client's address as the accept gave it", "[http]") {
+  Engine e(http::Limits{}, [](http::Request& req, http::Response& res) { res.end(req.remoteAddr()); });
+  for (int i = 0; i < 3; ++i) {
+    RawConn c(e.port());
+    REQUIRE(c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto r = c.readResponse();
+    REQUIRE(r);
+    CHECK(r->body == "127.0.0.1:" + std::to_string(c.localPort()));
+  }
+}
+
 TEST_CASE("an idle keep-alive connection is closed after keepalive_timeout", "[http]") {
   Engine e(shortLimits(), [](http::Request&, http::Response& res) { res.end("ok"); });
   RawConn c(e.port());
