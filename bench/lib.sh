@@ -29,3 +29,35 @@ free_port() {
   done
   echo "bench: no free port" >&2; exit 1
 }
+
+# A server's processes: the master and its children (the workers).
+procs() { echo "$1" $(pgrep -P "$1"); }
+workers() { pgrep -P "$1" | tr '\n' ' '; }
+cpu_ticks() {  # utime+stime of the given pids
+  local p s=0
+  for p in "$@"; do s=$((s + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}'))); done
+  echo "$s"
+}
+pss_kb() {  # summed Pss of the given pids
+  local p s=0
+  for p in "$@"; do s=$((s + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup"))); done
+  echo "$s"
+}
+# One wrk run against a server: "requests/s p99_ms requests_per_cpu_second".
+measure() {  # master_pid port path wrk_args...
+  local master=$1 port=$2 path=$3; shift 3
+  local pids t0 t1 out
+  pids=$(procs "$master")
+  t0=$(cpu_ticks $pids)
+  out=$(wrk --latency -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "$@" "http://127.0.0.1:$port$path")
+  t1=$(cpu_ticks $pids)
+  grep -q "Non-2xx\|Socket errors" <<<"$out" && echo "bench: errors in a run: $out" >&2
+  awk -v cpu="$(( t1 - t0 ))" -v ticks="$(getconf CLK_TCK)" '
+    /requests in/ {n = $1}
+    /^Requests\/sec:/ {rps = $2}
+    /^ +99%/ {v = $2; u = v; sub(/[a-z]+$/, "", v); sub(/^[0-9.]+/, "", u)
+              p99 = (u == "us" ? v / 1000 : u == "s" ? v * 1000 : v)}
+    END {printf "%.0f %.2f %.0f\n", rps, p99, (cpu > 0 ? n / (cpu / ticks) : 0)}' <<<"$out"
+}
+median() { sort -n | awk '{a[NR] = $1} END {print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2)}'; }
+

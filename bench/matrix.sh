@@ -24,7 +24,6 @@ done
 [[ -f $BUILD/bench-plugins/benchplug.so ]] || { echo "bench: $BUILD/bench-plugins/benchplug.so is missing: cmake --build $BUILD" >&2; exit 1; }
 ulimit -n "$(ulimit -Hn)"  # as many fds as allowed: the idle row holds IDLE connections
 (( $(ulimit -n) > IDLE + 1000 )) || { echo "bench: IDLE=$IDLE needs more fds than ulimit -n allows ($(ulimit -n))" >&2; exit 1; }
-TICKS=$(getconf CLK_TCK)
 
 DIR=$(mktemp -d /tmp/hostd-matrix-XXXXXX)
 NGINX_PID=
@@ -35,19 +34,6 @@ mkdir -p "$DIR/www"
 head -c 65536 /dev/zero | tr '\0' x > "$DIR/www/64k"
 head -c 1048576 /dev/zero | tr '\0' x > "$DIR/www/1m"
 
-# A server's processes: the master and its children (the workers).
-procs() { echo "$1" $(pgrep -P "$1"); }
-workers() { pgrep -P "$1" | tr '\n' ' '; }
-cpu_ticks() {  # utime+stime of the given pids
-  local p s=0
-  for p in "$@"; do s=$((s + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}'))); done
-  echo "$s"
-}
-pss_kb() {  # summed Pss of the given pids
-  local p s=0
-  for p in "$@"; do s=$((s + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup"))); done
-  echo "$s"
-}
 established() {  # connections to 127.0.0.1:$1 in state ESTABLISHED, server side
   awk -v port="$(printf ':%04X' "$1")" '$2 ~ port"$" && $4 == "01"' /proc/net/tcp | wc -l
 }
@@ -71,24 +57,6 @@ handler = benchplug"
   curl -fs "http://127.0.0.1:$NGINX_PORT/" >/dev/null || { echo "bench: nginx did not start:" >&2; cat "$DIR/nginx.stderr" "$DIR/nginx-error.log" >&2; exit 1; }
 }
 stop_servers() { stop_hostd; stop_nginx; }
-
-# One wrk run against a server: "requests/s p99_ms requests_per_cpu_second".
-measure() {  # master_pid port path wrk_args...
-  local master=$1 port=$2 path=$3; shift 3
-  local pids t0 t1 out
-  pids=$(procs "$master")
-  t0=$(cpu_ticks $pids)
-  out=$(wrk --latency -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "$@" "http://127.0.0.1:$port$path")
-  t1=$(cpu_ticks $pids)
-  grep -q "Non-2xx\|Socket errors: connect [1-9]" <<<"$out" && echo "bench: errors in a run: $out" >&2
-  awk -v cpu="$(( t1 - t0 ))" -v ticks="$TICKS" '
-    /requests in/ {n = $1}
-    /^Requests\/sec:/ {rps = $2}
-    /^ +99%/ {v = $2; u = v; sub(/[a-z]+$/, "", v); sub(/^[0-9.]+/, "", u)
-              p99 = (u == "us" ? v / 1000 : u == "s" ? v * 1000 : v)}
-    END {printf "%.0f %.2f %.0f\n", rps, p99, (cpu > 0 ? n / (cpu / ticks) : 0)}' <<<"$out"
-}
-median() { sort -n | awk '{a[NR] = $1} END {print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2)}'; }
 
 RESULTS=$DIR/results
 row_timed() {  # name hostd_ini nginx_access nginx_listen path wrk_args...
@@ -114,7 +82,7 @@ row_timed() {  # name hostd_ini nginx_access nginx_listen path wrk_args...
        name, $3 / $6, $1 / $4, $3, $6, $1, $4, $2, $5, hw / w / 1024, nw / w / 1024}' >> "$RESULTS"
 }
 
-row_idle() {  # memory per idle keep-alive connection
+row_idle() {  # worker memory while holding IDLE idle keep-alive connections
   start_servers "" "access_log off;" ""
   local s master port before after per=$((IDLE / THREADS)) wrk_pid
   for s in hostd nginx; do
@@ -124,12 +92,11 @@ row_idle() {  # memory per idle keep-alive connection
     wrk_pid=$!
     for _ in $(seq 300); do (( $(established "$port") >= IDLE )) && break; sleep 0.1; done
     after=$(pss_kb $(workers "$master"))
-    echo "idle10k $s: $(established "$port") connections, worker PSS $before -> $after KiB" >&2
-    echo "$s $(( (after - before) * 1024 / IDLE ))" >> "$DIR/idle.runs"
+    echo "idle $s: $(established "$port") connections, worker PSS $before -> $after KiB" >&2
+    echo "$s $before $after" >> "$DIR/idle.runs"
     kill "$wrk_pid" 2>/dev/null; wait "$wrk_pid" 2>/dev/null || true
   done
   stop_servers
-  awk -v n="$IDLE" '{b[$1] = $2} END {printf "| idle%dk: bytes per idle connection | **%.2f×** | | %d | %d | | | | | | |\n", n / 1000, b["hostd"] / b["nginx"], b["hostd"], b["nginx"]}' "$DIR/idle.runs" >> "$RESULTS"
 }
 
 OFF="access_log off;"
@@ -157,5 +124,14 @@ echo
 echo "| row | req/CPU-s hostd/nginx | req/s hostd/nginx | hostd req/CPU-s | nginx req/CPU-s | hostd req/s | nginx req/s | hostd p99 ms | nginx p99 ms | hostd worker PSS MiB | nginx worker PSS MiB |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 cat "$RESULTS"
+if [[ -f $DIR/idle.runs ]]; then
+  echo
+  echo "| $IDLE idle keep-alive connections | hostd | nginx |"
+  echo "| --- | ---: | ---: |"
+  awk -v n="$IDLE" '{b[$1] = $2; a[$1] = $3}
+    END {printf "| worker PSS before, all workers (MiB) | %.1f | %.1f |\n", b["hostd"] / 1024, b["nginx"] / 1024
+         printf "| worker PSS holding them (MiB) | %.1f | %.1f |\n", a["hostd"] / 1024, a["nginx"] / 1024
+         printf "| bytes per connection | %d | %d |\n", (a["hostd"] - b["hostd"]) * 1024 / n, (a["nginx"] - b["nginx"]) * 1024 / n}' "$DIR/idle.runs"
+fi
 echo
 echo "($WORKERS workers each, wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, medians of $ROUNDS alternating rounds; $(date -u +%F))"
