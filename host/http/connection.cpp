@@ -34,44 +34,52 @@ const llhttp_settings_t& Connection::settings() {
   return s;
 }
 
+void Exchange::clear(size_t keepCapacity) {
+  auto empty = [&](auto& buffer) {
+    buffer.clear();
+    if (buffer.capacity() * sizeof(buffer[0]) > keepCapacity) std::decay_t<decltype(buffer)>().swap(buffer);
+  };
+  empty(b.head);
+  empty(b.ranges);
+  empty(b.body);
+  empty(b.out);
+  empty(b.inflight);
+  empty(b.pending);
+  empty(b.resumed);
+  empty(req.headers_);
+  empty(res.headers_);
+}
+
 Connection::Connection(Server& server) : server_(server), slot_(server.handles().attach(this)) {
   llhttp_init(&parser_, HTTP_REQUEST, &settings());
   parser_.data = this;
   tcp_.data = this;
-  writeReq_.data = this;
 }
 
-Connection::Connection(Server& server, Buffers&& spare) : Connection(server) {
-  b_ = std::move(spare);
-  req_.headers_.swap(b_.requestHeaders);
-  res_.headers_.swap(b_.responseHeaders);
+Connection::~Connection() {
+  releaseExchange();
+  server_.handles().detach(slot_);
 }
-
-Connection::~Connection() { server_.handles().detach(slot_); }
 
 void Connection::recycle() {
-  // Everything back to a new connection's state by running the constructor again, but
-  // keeping the buffers' memory (emptied; one that grew past kKeptCapacity is let go,
-  // so one huge response does not stay resident in every spare connection).
-  b_.requestHeaders.swap(req_.headers_);
-  b_.responseHeaders.swap(res_.headers_);
-  Buffers kept;
-  auto keep = [](auto& from, auto& to) {
-    from.clear();
-    if (from.capacity() * sizeof(from[0]) <= kKeptCapacity) std::swap(from, to);
-  };
-  keep(b_.head, kept.head);
-  keep(b_.ranges, kept.ranges);
-  keep(b_.body, kept.body);
-  keep(b_.out, kept.out);
-  keep(b_.inflight, kept.inflight);
-  keep(b_.pending, kept.pending);
-  keep(b_.resumed, kept.resumed);
-  keep(b_.requestHeaders, kept.requestHeaders);
-  keep(b_.responseHeaders, kept.responseHeaders);
+  // Everything back to a new connection's state by running the constructor again; the
+  // exchange (the buffers) goes back to the server's spares.
   Server& server = server_;
   this->~Connection();
-  new (this) Connection(server, std::move(kept));
+  new (this) Connection(server);
+}
+
+void Connection::takeExchange() {
+  if (x_) return;
+  x_ = server_.takeExchange();
+  x_->write.data = this;
+}
+
+void Connection::releaseExchange() {
+  if (!x_) return;
+  headBuilt_ = false;  // the request's views went with it
+  server_.giveBack(x_);
+  x_ = nullptr;
 }
 
 uint64_t Connection::now() const { return uv_now(server_.loop()); }
@@ -112,7 +120,7 @@ void Connection::startReading() {
 bool Connection::draining() const { return server_.draining(); }
 
 bool Connection::idle() const {
-  return !inMessage_ && !responsePending_ && !writing_ && b_.out.empty() && b_.pending.empty();
+  return !inMessage_ && !responsePending_ && !writing_ && (!x_ || (x_->b.out.empty() && x_->b.pending.empty()));
 }
 
 void Connection::drain() {
@@ -140,7 +148,7 @@ void Connection::close() {
 }
 
 void Connection::finishIfDone() {
-  // A deferred response still holds a handle to res_: wait for its end().
+  // A deferred response still holds a handle to x_->res: wait for its end().
   if (handleClosed_ && !responsePending_) server_.removed(this);
 }
 
@@ -213,6 +221,7 @@ void Connection::onRead(ssize_t n, const uv_buf_t* buf) {
     close();  // EOF or error; a pending deferred response keeps the object alive
     return;
   }
+  takeExchange();
   inRead_ = true;
   feed(buf->base, size_t(n));
   inRead_ = false;
@@ -227,7 +236,7 @@ void Connection::feed(const char* data, size_t len) {
     // keep the rest, in order, and read nothing more until parsing resumes.
     paused_ = true;
     const char* at = llhttp_get_error_pos(&parser_);
-    if (!closeAfterWrite_ && at && at < data + len) b_.pending.append(at, size_t(data + len - at));
+    if (!closeAfterWrite_ && at && at < data + len) x_->b.pending.append(at, size_t(data + len - at));
     stopReading();
     return;
   }
@@ -243,33 +252,34 @@ void Connection::feed(const char* data, size_t len) {
 
 void Connection::reportCompleted(int status, uint64_t bodyBytes) {
   Server::Completed e;
-  e.method = headBuilt_ ? req_.method_ : "-";
-  e.target = headBuilt_ ? req_.target_ : "-";
+  e.method = headBuilt_ ? x_->req.method_ : "-";
+  e.target = headBuilt_ ? x_->req.target_ : "-";
   e.remote = remote();
   e.userAgent = headBuilt_ && !userAgent_.empty() ? userAgent_ : "-";
   e.referer = headBuilt_ && !referer_.empty() ? referer_ : "-";
-  e.httpMinor = headBuilt_ ? req_.minor_ : 1;
+  e.httpMinor = headBuilt_ ? x_->req.minor_ : 1;
   e.status = status;
   e.bodyBytes = bodyBytes;
-  e.requestBytes = headBytes_ + b_.body.size();
+  e.requestBytes = headBytes_ + x_->b.body.size();
   e.durationUs = startNs_ ? (uv_hrtime() - startNs_) / 1000 : 0;
   startNs_ = 0;
   server_.completed(e);
 }
 
 void Connection::fail(int status) {
+  takeExchange();
   server_.mutableStats().bad_requests++;
   inMessage_ = false;
   inBody_ = false;
   const char* reason = reasonPhrase(status);
   std::string body = std::string(reason) + "\n";
   if (server_.wantsCompleted()) reportCompleted(status, body.size());
-  b_.out += "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\n";
-  server_.appendStandardHeaders(b_.out);
-  b_.out += "Content-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) +
+  x_->b.out += "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\n";
+  server_.appendStandardHeaders(x_->b.out);
+  x_->b.out += "Content-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) +
           "\r\nConnection: close\r\n\r\n" + body;
   closeAfterWrite_ = true;
-  b_.pending.clear();
+  x_->b.pending.clear();
   stopReading();
   flushSoon();
 }
@@ -287,13 +297,13 @@ int Connection::onMessageBegin(llhttp_t* p) {
   Connection* c = self(p);
   c->inMessage_ = true;
   c->inBody_ = false;
-  c->b_.head.clear();
-  c->b_.ranges.clear();
+  c->x_->b.head.clear();
+  c->x_->b.ranges.clear();
   c->urlLen_ = 0;
   c->lastWasValue_ = false;
   c->headBytes_ = 0;
   c->extensionBytes_ = 0;
-  c->b_.body.clear();
+  c->x_->b.body.clear();
   c->errorStatus_ = 0;
   c->deadline_ = c->now() + c->server_.limits().header_timeout_s * 1000ull;
   c->headBuilt_ = false;
@@ -303,7 +313,7 @@ int Connection::onMessageBegin(llhttp_t* p) {
 
 int Connection::onUrl(llhttp_t* p, const char* at, size_t len) {
   Connection* c = self(p);
-  c->b_.head.append(at, len);
+  c->x_->b.head.append(at, len);
   c->urlLen_ += len;
   return c->limitHead(len);
 }
@@ -311,39 +321,39 @@ int Connection::onUrl(llhttp_t* p, const char* at, size_t len) {
 int Connection::onHeaderField(llhttp_t* p, const char* at, size_t len) {
   Connection* c = self(p);
   if (c->inBody_) return c->limitHead(len + 4);  // a trailer: counted, not kept
-  if (c->b_.ranges.empty() || c->lastWasValue_) {
-    c->b_.ranges.push_back(Range{c->b_.head.size(), 0, 0, 0});
+  if (c->x_->b.ranges.empty() || c->lastWasValue_) {
+    c->x_->b.ranges.push_back(Exchange::Range{c->x_->b.head.size(), 0, 0, 0});
     c->lastWasValue_ = false;
     if (int rc = c->limitHead(4)) return rc;  // ": " and CRLF
   }
-  c->b_.head.append(at, len);
-  c->b_.ranges.back().nameLen += len;
+  c->x_->b.head.append(at, len);
+  c->x_->b.ranges.back().nameLen += len;
   return c->limitHead(len);
 }
 
 int Connection::onHeaderValue(llhttp_t* p, const char* at, size_t len) {
   Connection* c = self(p);
   if (c->inBody_) return c->limitHead(len);
-  Range& r = c->b_.ranges.back();
+  Exchange::Range& r = c->x_->b.ranges.back();
   if (!c->lastWasValue_) {
-    r.valueOff = c->b_.head.size();
+    r.valueOff = c->x_->b.head.size();
     c->lastWasValue_ = true;
   }
-  c->b_.head.append(at, len);
+  c->x_->b.head.append(at, len);
   r.valueLen += len;
   return c->limitHead(len);
 }
 
 int Connection::buildRequest() {
-  // Views are built once the head is complete: nothing appends to b_.head after this.
-  Request& r = req_;
-  const char* base = b_.head.data();
+  // Views are built once the head is complete: nothing appends to x_->b.head after this.
+  Request& r = x_->req;
+  const char* base = x_->b.head.data();
   r.method_ = llhttp_method_name(llhttp_method_t(parser_.method));
   r.target_ = std::string_view(base, urlLen_);
   r.major_ = parser_.http_major;
   r.minor_ = parser_.http_minor;
   r.headers_.clear();
-  for (const Range& x : b_.ranges)
+  for (const Exchange::Range& x : x_->b.ranges)
     r.headers_.push_back(Header{std::string_view(base + x.nameOff, x.nameLen),
                                 std::string_view(base + x.valueOff, x.valueLen)});
   Head head{r.method_, r.major_, r.minor_, r.target_, r.headers_.data(), r.headers_.size()};
@@ -375,9 +385,9 @@ int Connection::onHeadersComplete(llhttp_t* p) {
   c->deadline_ = c->now() + lim.body_timeout_s * 1000ull;
   const bool bodyFollows = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
   std::string_view expect;
-  if (bodyFollows && p->http_minor >= 1 && c->req_.header("expect", &expect) &&
+  if (bodyFollows && p->http_minor >= 1 && c->x_->req.header("expect", &expect) &&
       equalsIgnoreCase(expect, "100-continue")) {
-    c->b_.out += "HTTP/1.1 100 Continue\r\n\r\n";
+    c->x_->b.out += "HTTP/1.1 100 Continue\r\n\r\n";
     c->flushSoon();
   }
   return 0;
@@ -396,18 +406,18 @@ int Connection::onChunkExtension(llhttp_t* p, const char*, size_t len) {
 
 int Connection::onBody(llhttp_t* p, const char* at, size_t len) {
   Connection* c = self(p);
-  if (c->b_.body.size() + len > c->server_.limits().max_body_bytes) {
+  if (c->x_->b.body.size() + len > c->server_.limits().max_body_bytes) {
     c->errorStatus_ = 413;
     return HPE_USER;
   }
-  c->b_.body.append(at, len);
+  c->x_->b.body.append(at, len);
   return 0;
 }
 
 int Connection::onMessageComplete(llhttp_t* p) {
   Connection* c = self(p);
-  Request& r = c->req_;
-  r.body_ = c->b_.body;
+  Request& r = c->x_->req;
+  r.body_ = c->x_->b.body;
   r.remote_ = c->remote();
   // Must be read here: llhttp resets the flags once this callback returns.
   bool keepAlive = llhttp_should_keep_alive(p) && !c->server_.draining();
@@ -416,15 +426,15 @@ int Connection::onMessageComplete(llhttp_t* p) {
   c->deadline_ = 0;
   uint64_t responseToken = 0;
   c->server_.handles().begin(c->slot_, &r.token_, &responseToken);
-  c->res_.reset(c, responseToken, p->method == HTTP_HEAD, p->http_minor, keepAlive);
+  c->x_->res.reset(c, responseToken, p->method == HTTP_HEAD, p->http_minor, keepAlive);
   c->responsePending_ = true;
   if (c->server_.wantsCompleted()) {
     if (!r.header("user-agent", &c->userAgent_)) c->userAgent_ = {};
     if (!r.header("referer", &c->referer_)) c->referer_ = {};
   }
   c->server_.mutableStats().requests++;
-  c->server_.handler()(r, c->res_);
-  // The request's views die here (its token first); a deferred response keeps res_.
+  c->server_.handler()(r, c->x_->res);
+  // The request's views die here (its token first); a deferred response keeps x_->res.
   c->server_.handles().endRequest(c->slot_);
   r.headers_.clear();
   if (c->responsePending_ || c->closeAfterWrite_ || c->unsent() > c->server_.limits().max_output_buffer)
@@ -434,15 +444,15 @@ int Connection::onMessageComplete(llhttp_t* p) {
 
 // ---- writing ----
 
-void Connection::appendStandardHeaders() { server_.appendStandardHeaders(b_.out); }
+void Connection::appendStandardHeaders() { server_.appendStandardHeaders(x_->b.out); }
 
 size_t Connection::unsent() const {
   size_t queued = writing_ ? uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&tcp_)) : 0;
-  return b_.out.size() + queued;
+  return (x_ ? x_->b.out.size() : 0) + queued;
 }
 
 void Connection::responseWritten(bool keepAlive) {
-  if (server_.wantsCompleted()) reportCompleted(res_.status_, res_.bodySent_);
+  if (server_.wantsCompleted()) reportCompleted(x_->res.status_, x_->res.bodySent_);
   responsePending_ = false;
   server_.handles().endResponse(slot_);
   fireDrain(HOSTD_ESTATE);  // only releases the callback's argument
@@ -471,18 +481,21 @@ void Connection::pump() {
       break;
     paused_ = false;
     llhttp_resume(&parser_);
-    if (b_.pending.empty()) break;
-    b_.resumed.swap(b_.pending);
+    if (!x_ || x_->b.pending.empty()) break;
+    x_->b.resumed.swap(x_->b.pending);
     inRead_ = true;
-    feed(b_.resumed.data(), b_.resumed.size());
+    feed(x_->b.resumed.data(), x_->b.resumed.size());
     inRead_ = false;
-    b_.resumed.clear();
+    x_->b.resumed.clear();
   }
   inPump_ = false;
   if (closing_ || paused_ || closeAfterWrite_ || responsePending_) return;
   if (!reading_) startReading();
   if (inMessage_ || writing_) return;
-  // Idle again: a draining server gives it the grace period, not a whole keep-alive.
+  // Idle again: nothing assembled, in flight or waiting. The exchange goes back to the
+  // server, so an idle keep-alive connection holds no buffers (the next read takes one).
+  if (idle() && !paused_) releaseExchange();
+  // A draining server gives it the grace period, not a whole keep-alive.
   uint64_t idleFor = server_.draining() ? kDrainGraceMs : server_.limits().keepalive_timeout_s * 1000ull;
   if (deadline_ == 0 || (server_.draining() && deadline_ > now() + idleFor)) deadline_ = now() + idleFor;
 }
@@ -493,34 +506,34 @@ void Connection::flushSoon() {
 
 void Connection::flush() {
   if (closing_ || writing_) return;
-  if (b_.out.empty()) {
+  if (!x_ || x_->b.out.empty()) {
     if (closeAfterWrite_ && !responsePending_) close();
     return;
   }
   auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
   countWrite();
-  uv_buf_t b = uv_buf_init(b_.out.data(), unsigned(b_.out.size()));
+  uv_buf_t b = uv_buf_init(x_->b.out.data(), unsigned(x_->b.out.size()));
   int n = uv_try_write(stream, &b, 1);
-  if (n == int(b_.out.size())) {
-    b_.out.clear();
+  if (n == int(x_->b.out.size())) {
+    x_->b.out.clear();
     if (closeAfterWrite_ && !responsePending_) close();
     else maybeDrain();
     return;
   }
   if (n < 0 && n != UV_EAGAIN) {
-    b_.out.clear();
+    x_->b.out.clear();
     close();
     return;
   }
-  // Partial write: hand the rest to libuv; b_.out collects what comes next.
-  b_.inflight.swap(b_.out);
-  b_.out.clear();
-  if (n > 0) b_.inflight.erase(0, size_t(n));
+  // Partial write: hand the rest to libuv; x_->b.out collects what comes next.
+  x_->b.inflight.swap(x_->b.out);
+  x_->b.out.clear();
+  if (n > 0) x_->b.inflight.erase(0, size_t(n));
   writing_ = true;
   sendProgressMs_ = now();
-  lastQueue_ = b_.inflight.size();
-  b = uv_buf_init(b_.inflight.data(), unsigned(b_.inflight.size()));
-  if (uv_write(&writeReq_, stream, &b, 1, [](uv_write_t* w, int status) {
+  lastQueue_ = x_->b.inflight.size();
+  b = uv_buf_init(x_->b.inflight.data(), unsigned(x_->b.inflight.size()));
+  if (uv_write(&x_->write, stream, &b, 1, [](uv_write_t* w, int status) {
         static_cast<Connection*>(w->data)->onWritten(status);
       }) != 0) {
     writing_ = false;
@@ -540,19 +553,19 @@ void Connection::sendBody(std::string_view prefix, std::string_view data, std::s
   if (data.size() >= kDirectWriteBytes && !writing_ && !closing_) {
     // A large piece with nothing in flight before it: written from the caller's memory
     // (what is assembled first, then the piece, one writev), so a big or streamed body is
-    // not copied into b_.out on its way. Only what the socket does not take is copied.
-    // Inside a read's parsing too: b_.out goes first, so the order stays.
+    // not copied into x_->b.out on its way. Only what the socket does not take is copied.
+    // Inside a read's parsing too: x_->b.out goes first, so the order stays.
     uv_buf_t bufs[4];
     unsigned n = 0;
-    if (!b_.out.empty()) bufs[n++] = uv_buf_init(b_.out.data(), unsigned(b_.out.size()));
+    if (!x_->b.out.empty()) bufs[n++] = uv_buf_init(x_->b.out.data(), unsigned(x_->b.out.size()));
     for (std::string_view part : {prefix, data, suffix})
       if (!part.empty()) bufs[n++] = uv_buf_init(const_cast<char*>(part.data()), unsigned(part.size()));
     countWrite();
     int written = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), bufs, n);
     // An error is left to flush(), which meets it again with what is copied below.
     size_t left = written > 0 ? size_t(written) : 0;
-    size_t fromOut = std::min(left, b_.out.size());
-    b_.out.erase(0, fromOut);
+    size_t fromOut = std::min(left, x_->b.out.size());
+    x_->b.out.erase(0, fromOut);
     left -= fromOut;
     for (std::string_view* part : {&prefix, &data, &suffix}) {
       size_t used = std::min(left, part->size());
@@ -560,12 +573,12 @@ void Connection::sendBody(std::string_view prefix, std::string_view data, std::s
       left -= used;
     }
   }
-  b_.out.append(prefix).append(data).append(suffix);
+  x_->b.out.append(prefix).append(data).append(suffix);
 }
 
 void Connection::onWritten(int status) {
   writing_ = false;
-  b_.inflight.clear();
+  x_->b.inflight.clear();
   if (status < 0) {
     close();
     return;

@@ -15,6 +15,35 @@
 namespace hostd::http {
 
 class Server;
+class Connection;
+
+/// What a connection needs only while a request or response is in progress: its buffers,
+/// the Request and Response, the write request. The server keeps spares and lends one to
+/// a connection from its first read until it is idle again, so an idle keep-alive
+/// connection holds only its socket, parser and state (about 600 bytes), and a busy one
+/// reuses buffers that already have their capacity: no allocation per request.
+struct Exchange {
+  struct Range { size_t nameOff, nameLen, valueOff, valueLen; };
+  struct Buffers {
+    // The request being parsed: url and header bytes, offsets into head. Trailers and
+    // chunk extensions are counted against the limits, never stored: nothing appends to
+    // head once views into it were handed out.
+    std::string head;
+    std::vector<Range> ranges;
+    std::string body;
+    std::string out;       // responses being assembled
+    std::string inflight;  // bytes handed to uv_write
+    std::string pending;   // unparsed bytes held while parsing is paused
+    std::string resumed;   // pending's bytes being parsed again (swapped, not reallocated)
+  };
+  Buffers b;
+  Request req;
+  Response res;
+  uv_write_t write{};
+  /// Back to a spare's state: buffers emptied, and let go if one grew past keepCapacity
+  /// (so one huge response does not stay resident in every spare).
+  void clear(size_t keepCapacity);
+};
 
 /// Owned by its Server; frees itself once its handle is closed and no response is
 /// pending (a deferred response keeps it alive until end(), even if the client left).
@@ -48,7 +77,7 @@ class Connection {
   void sweep(uint64_t nowMs);
 
   // ---- used by Response and the host API ----
-  std::string& out() { return b_.out; }
+  std::string& out() { return x_->b.out; }
   /// Appends prefix + data + suffix to the output, in order after everything before it;
   /// a large `data` may go to the socket at once instead of being copied (see the .cpp).
   void sendBody(std::string_view prefix, std::string_view data, std::string_view suffix);
@@ -103,38 +132,20 @@ class Connection {
   void setRemote(const sockaddr* sa);
   uint64_t now() const;
 
-  // Every heap buffer of the connection, kept (emptied) when it is recycled: a worker that
-  // reuses its connections allocates nothing per connection or request.
-  struct Range { size_t nameOff, nameLen, valueOff, valueLen; };
-  struct Buffers {
-    // The request being parsed: url and header bytes, offsets into head. Trailers and
-    // chunk extensions are counted against the limits, never stored: nothing appends to
-    // head once views into it were handed out.
-    std::string head;
-    std::vector<Range> ranges;
-    std::string body;
-    std::string out;       // responses being assembled
-    std::string inflight;  // bytes handed to uv_write
-    std::string pending;   // unparsed bytes held while parsing is paused
-    std::string resumed;   // pending's bytes being parsed again (swapped, not reallocated)
-    std::vector<Header> requestHeaders;  // req_'s and res_'s, while recycled
-    std::string responseHeaders;
-  };
-  static constexpr size_t kKeptCapacity = 64 * 1024;
-  Connection(Server& server, Buffers&& spare);
+  void takeExchange();
+  void releaseExchange();
 
   Server& server_;
   uint32_t slot_;  // in the server's HandleTable
   uv_tcp_t tcp_{};
   llhttp_t parser_{};
-  uv_write_t writeReq_{};
+  Exchange* x_ = nullptr;  // while a request or response is in progress (see Exchange)
 
-  Buffers b_;
   size_t urlLen_ = 0;
   bool lastWasValue_ = false;
   size_t headBytes_ = 0;
   // Access log (only when the server wants Completed): when the request began, its
-  // User-Agent and Referer (views into b_.head, valid until the next request begins).
+  // User-Agent and Referer (views into x_->b.head, valid until the response ended).
   uint64_t startNs_ = 0;
   std::string_view userAgent_, referer_;
   bool headBuilt_ = false;  // req_'s method and target are this request's
@@ -143,9 +154,6 @@ class Connection {
   char remote_[56];  // "[v6 address]:port", INET6_ADDRSTRLEN + 9
   uint8_t remoteLen_ = 0;
   int errorStatus_ = 0;
-
-  Request req_;
-  Response res_;
 
   uint64_t deadline_ = 0; // loop ms after which the sweep ends the connection (0 = none)
   uint64_t sendProgressMs_ = 0;  // last time the client took output (while writing_)

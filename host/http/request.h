@@ -38,6 +38,7 @@ class Request {
 
  private:
   friend class Connection;
+  friend struct Exchange;
   std::string_view method_, target_, path_, query_, body_, remote_;
   std::vector<Header> headers_;
   int major_ = 1, minor_ = 1;

@@ -52,6 +52,7 @@ class Response {
 
  private:
   friend class Connection;
+  friend struct Exchange;
   void reset(Connection* c, uint64_t token, bool head, int minor, bool keepAlive);
   Result checkBody(size_t more) const;
   void sendHead(const std::string_view* wholeBody);

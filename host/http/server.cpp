@@ -27,12 +27,30 @@ Server::Server(uv_loop_t* loop, const Limits& limits, Handler handler)
   deferTimer_.data = this;
   opener_.init(loop_);  // without it (no eventfd) connections open through uv_tcp_open
   spare_.reserve(kSpareConnections);
+  spareExchanges_.reserve(kSpareExchanges);
   received_.reserve(64);
 }
 
 Server::~Server() {
   closeHandles();
   for (Connection* c : spare_) delete c;
+  for (Exchange* x : spareExchanges_) delete x;
+}
+
+Exchange* Server::takeExchange() {
+  if (spareExchanges_.empty()) return new Exchange;
+  Exchange* x = spareExchanges_.back();
+  spareExchanges_.pop_back();
+  return x;
+}
+
+void Server::giveBack(Exchange* x) {
+  if (spareExchanges_.size() >= kSpareExchanges) {
+    delete x;
+    return;
+  }
+  x->clear(kKeptCapacity);
+  spareExchanges_.push_back(x);
 }
 
 void Server::closeHandles() {
@@ -151,12 +169,12 @@ void Server::defer(Connection* c) {
 
 Request* Server::requestFor(uint64_t token) {
   Connection* c = handles_.request(token);
-  return c ? &c->req_ : nullptr;
+  return c && c->x_ ? &c->x_->req : nullptr;
 }
 
 Response* Server::responseFor(uint64_t token) {
   Connection* c = handles_.response(token);
-  return c ? &c->res_ : nullptr;
+  return c && c->x_ ? &c->x_->res : nullptr;
 }
 
 void Server::removed(Connection* c) {
@@ -166,8 +184,8 @@ void Server::removed(Connection* c) {
   else head_ = c->next;
   if (c->next) c->next->prev = c->prev;
   --count_;
-  // Kept for the next connection, buffers and all: a connection costs no allocation
-  // once the worker has served as many at once as it keeps.
+  // Kept for the next connection: a connection costs no allocation once the worker has
+  // served as many at once as it keeps.
   if (spare_.size() < kSpareConnections) {
     c->recycle();
     spare_.push_back(c);

@@ -17,6 +17,7 @@
 namespace hostd::http {
 
 class Connection;
+struct Exchange;
 
 struct Limits {
   size_t max_header_bytes = 8192;      ///< request line + headers (+ trailers) larger -> 431, close;
@@ -102,6 +103,9 @@ class Server {
   size_t readBufferSize() const { return sizeof readBuf_; }
   void removed(Connection* c);
   HandleTable& handles() { return handles_; }
+  /// A spare Exchange (see http/connection.h) for a connection that got busy, and back.
+  Exchange* takeExchange();
+  void giveBack(Exchange* x);
   /// Opens a connection's stream on an accepted fd (http/accept_path.h).
   int openStream(uv_tcp_t* tcp, int fd) { return opener_.open(tcp, fd); }
   /// Runs c->deferred() from the loop soon, once however often asked (not from inside the
@@ -144,6 +148,11 @@ class Server {
   // Closed connections kept for reuse (see removed()); up to this many.
   static constexpr size_t kSpareConnections = 256;
   std::vector<Connection*> spare_;
+  // Exchanges of connections gone idle, kept up to this many (each with buffers of at most
+  // kKeptCapacity bytes).
+  static constexpr size_t kSpareExchanges = 256;
+  static constexpr size_t kKeptCapacity = 64 * 1024;
+  std::vector<Exchange*> spareExchanges_;
   HandleTable handles_;
   Connection* head_ = nullptr;
   size_t count_ = 0;
