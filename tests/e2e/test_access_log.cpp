@@ -116,6 +116,28 @@ TEST_CASE("the combined access log: request, status, bytes, referer, agent, time
   CHECK(m.status == "400");
 }
 
+TEST_CASE("a request refused after a served one on the same connection is logged as itself", "[e2e][accesslog]") {
+  TempDir logs;
+  const std::string path = logs.path() + "/access.log";
+  HostdProcess h(testConfig("testplug", 1, "[log]\naccess = " + path + "\n"));
+  uint16_t port = h.port();
+  RawConn c(port);
+  REQUIRE(c.send("GET /first HTTP/1.1\r\nHost: x\r\n\r\n"));
+  REQUIRE(c.readResponse());
+  REQUIRE(c.send("NOT HTTP AT ALL\r\n\r\n"));  // garbage: the parser refuses it before a request line
+  auto r = c.readResponse();
+  REQUIRE(r);
+  CHECK(r->status == 400);
+  REQUIRE(waitLines(path, 2));
+  std::vector<std::string> lines = linesOf(path);
+  REQUIRE(lines.size() == 2);
+  Combined m;
+  INFO(lines[1]);
+  REQUIRE(parseCombined(lines[1], &m));
+  CHECK(m.status == "400");
+  CHECK(m.request.find("/first") == std::string::npos);
+}
+
 TEST_CASE("the json access log: one object per line", "[e2e][accesslog]") {
   TempDir logs;
   const std::string path = logs.path() + "/access.json";
