@@ -81,3 +81,23 @@ void stopExclusive(uv_poll_t* h) {
 }
 
 }  // namespace hostd::http
+
+namespace hostd::http {
+
+void closeStream(uv_tcp_t* tcp, uv_close_cb cb) {
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(tcp), &fd) == 0 && fd >= 0) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp));
+    // Nothing armed any more: libuv took the watcher out of its table (its lazy removal:
+    // the fd stays in the epoll set until closed). The close(2) takes it out of the
+    // kernel's set; an event of this fd already fetched in the current batch finds no
+    // watcher, or at worst a new connection that got the same number, which reads EAGAIN.
+    if (tcp->io_watcher.pevents == 0) {
+      ::close(fd);
+      tcp->io_watcher.fd = -1;  // uv_close then neither calls epoll_ctl nor closes
+    }
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(tcp), cb);
+}
+
+}  // namespace hostd::http

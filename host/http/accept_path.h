@@ -1,4 +1,4 @@
-// The two things the accept path needs that libuv 1.44 has no public call for. Both are
+// What a connection's path needs that libuv 1.44 has no public call for. All of it is
 // about syscalls per connection (issue 13: a connection costs what it costs in nginx):
 //
 // - StreamOpener: a uv_tcp_t on an fd accept4 already made non-blocking, without
@@ -7,9 +7,12 @@
 // - startExclusive: a uv_poll_t on a shared listening socket registered with
 //   EPOLLEXCLUSIVE, so a connection wakes one idle worker, not every worker (the losers'
 //   wake-up and EAGAIN accept4 cost two syscalls each).
+// - closeStream: uv_close without libuv's EPOLL_CTL_DEL before the close(2) (the kernel
+//   drops a closed socket from epoll by itself; nginx relies on that too).
 //
-// Both rely on uv_stream_t / uv_poll_t fields of libuv's unix.h (accepted_fd,
-// io_watcher.pevents), stable across libuv 1.x; the unit tests check the behaviour.
+// They rely on uv_stream_t / uv_poll_t fields of libuv's unix.h (accepted_fd,
+// io_watcher.fd and .pevents), stable across libuv 1.x; the unit and e2e tests (the
+// syscall count among them) check the behaviour.
 #pragma once
 
 #include <uv.h>
@@ -41,5 +44,11 @@ int startExclusive(uv_poll_t* h, uv_poll_cb cb);
 /// EPOLLEXCLUSIVE would make it modify the registration, which the kernel refuses and
 /// libuv answers with abort().
 void stopExclusive(uv_poll_t* h);
+
+/// uv_close(tcp, cb) for a connection's stream. When nothing but reading was armed on it
+/// (no write in flight), it stops reading (libuv then forgets the fd's watcher, without a
+/// syscall), closes the socket itself and leaves libuv a handle without an fd, so libuv
+/// makes no EPOLL_CTL_DEL. Otherwise it is plain uv_close.
+void closeStream(uv_tcp_t* tcp, uv_close_cb cb);
 
 }  // namespace hostd::http

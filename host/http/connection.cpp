@@ -137,7 +137,7 @@ void Connection::close() {
   if (closing_) return;
   closing_ = true;
   stopReading();
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) {
+  closeStream(&tcp_, [](uv_handle_t* h) {
     auto* c = static_cast<Connection*>(h->data);
     // A producer waiting for room learns the client is gone; it typically ends its
     // response right there, which must not free us yet (handleClosed_ still false).
