@@ -14,7 +14,6 @@
 #include <hostd/plugin.h>
 
 #include <Poco/Logger.h>
-#include <Poco/Util/HelpFormatter.h>
 #include <Poco/Util/Option.h>
 #include <Poco/Util/OptionSet.h>
 
@@ -41,6 +40,20 @@ void HostdApp::defineOptions(Poco::Util::OptionSet& options) {
   options.addOption(Option("help", "h", "print this help, then exit").required(false));
 }
 
+void HostdApp::printHelp(std::ostream& out) {
+  // By hand: Poco's HelpFormatter glues an option's argument to it ("-cFILE").
+  out << "usage: hostd [-c FILE] [-t]\n"
+         "hostd: pre-fork, plugin-based HTTP server. Signals to the master: TERM/INT graceful stop,\n"
+         "QUIT immediate stop, HUP reload, USR1 reopen logs, USR2 log per-worker counters.\n\n";
+  for (const Poco::Util::Option& o : options()) {
+    std::string left = "  -" + o.shortName();
+    if (o.takesArgument()) left += " " + o.argumentName();
+    left += ", --" + o.fullName();
+    if (o.takesArgument()) left += "=" + o.argumentName();
+    out << left << std::string(left.size() < 26 ? 26 - left.size() : 1, ' ') << o.description() << "\n";
+  }
+}
+
 void HostdApp::handleOption(const std::string& name, const std::string& value) {
   if (name == "config") configPath_ = value;
   else if (name == "test") test_ = true;
@@ -50,12 +63,7 @@ void HostdApp::handleOption(const std::string& name, const std::string& value) {
 
 int HostdApp::main(const std::vector<std::string>& args) {
   if (help_) {
-    Poco::Util::HelpFormatter hf(options());
-    hf.setCommand("hostd");
-    hf.setUsage("[-c FILE] [-t]");
-    hf.setHeader("hostd: pre-fork, plugin-based HTTP server. Signals to the master: TERM/INT graceful stop, "
-                 "QUIT immediate stop, USR2 log per-worker counters.");
-    hf.format(std::cout);
+    printHelp(std::cout);
     return EXIT_OK;
   }
   if (version_) {

@@ -3,6 +3,7 @@
 
 #include <Poco/Util/Application.h>
 
+#include <ostream>
 #include <string>
 
 namespace hostd::app {
@@ -14,6 +15,8 @@ class HostdApp : public Poco::Util::Application {
   void defineOptions(Poco::Util::OptionSet& options) override;
   void handleOption(const std::string& name, const std::string& value) override;
   int main(const std::vector<std::string>& args) override;
+  /// --help: usage, the signals, and each option as "-c FILE, --config=FILE  what it does".
+  void printHelp(std::ostream& out);
 
  private:
   std::string configPath_;
