@@ -273,14 +273,14 @@ void RedisLink::commandThread() {
   // A failure starts (or extends) the backoff; within it writes fail without trying.
   auto unavailable = [&](const std::string& why) {
     if (!connected && steadyMs() < retryAt) return;
-    lastError = "shared state: redis at " + where + " is unreachable (" + why +
-                "); the write may not have been applied; hostd is reconnecting";
+    lastError = "shared state: redis at " + where + " is unreachable (" + why + "); hostd is reconnecting";
     retryAt = steadyMs() + backoff;
     backoff = std::min(backoff * 2, kMaxBackoffMs);
   };
   uint64_t lastPublishMs = 0;
   for (;;) {
     bool batchDone = false;
+    bool sent = false;
     // Everything queued goes out as one pipeline: one round trip for a burst of writes.
     std::vector<Job> batch;
     {
@@ -304,6 +304,7 @@ void RedisLink::commandThread() {
         std::vector<Array> cmds;
         for (const Job& job : batch)
           cmds.push_back(buildWrite(cfg_.prefix, channel_, RedisChange{origin_, job.seq, {}}, job.write));
+        sent = true;  // from here a failure leaves the writes' fate unknown
         Array replies = client.sendCommands(cmds);
         if (replies.size() != batch.size()) throw Poco::IOException("short pipeline reply");
         size_t i = 0;
@@ -327,8 +328,13 @@ void RedisLink::commandThread() {
     } catch (const Poco::Exception& e) {  // no connection, or it broke (Poco: "Lost connection")
       unavailable(e.displayText());
       connected = false;
-      if (!batchDone)  // (a failed ping after the batch leaves its results as they are)
-        for (Job& job : batch) job.result = StateResult{HOSTD_EUNAVAILABLE, 0, lastError};
+      // (A failed ping after the batch leaves its results as they are.) A write refused
+      // before it was sent (no connection, or within the backoff) was not applied; one sent
+      // on a connection that broke before its reply may or may not have been.
+      const std::string outcome = sent ? "; the write was sent and may or may not have been applied"
+                                       : "; the write was not sent, so it was not applied";
+      if (!batchDone)
+        for (Job& job : batch) job.result = StateResult{HOSTD_EUNAVAILABLE, 0, lastError + outcome};
     }
     if (batch.empty()) continue;
     completedSeq_ = batch.back().seq;

@@ -111,6 +111,12 @@ TEST_CASE("Redis down: writes fail clearly, hostd keeps serving, and recovers wh
   REQUIRE(failed);
   CHECK(failed->status == 503);
   CHECK_THAT(failed->body, Catch::Contains("error -7") && Catch::Contains("unreachable"));
+  // (That one may have gone out on the connection Redis just closed.) Now the link is known
+  // to be down: a write is refused without being sent, and says it was not applied.
+  auto refused = httpGet(port, "/incr?key=n");
+  REQUIRE(refused);
+  CHECK(refused->status == 503);
+  CHECK_THAT(refused->body, Catch::Contains("was not sent, so it was not applied"));
   // Everything else keeps working; reads answer from the replica.
   auto read = httpGet(port, "/get?key=n");
   REQUIRE(read);
