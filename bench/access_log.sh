@@ -5,7 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
-ROUNDS=${ROUNDS:-3}
 source bench/lib.sh
 command -v wrk >/dev/null || { echo "bench: wrk is missing: apt-get install wrk" >&2; exit 1; }
 [[ -x $BUILD/hostd ]] || { echo "bench: $BUILD/hostd not built" >&2; exit 1; }

@@ -1,4 +1,5 @@
 # Shared by the bench scripts (sourced from the repository root). The load knobs:
+ROUNDS=${ROUNDS:-3}  # for the scripts that alternate servers or settings
 DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}

@@ -13,7 +13,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 source bench/lib.sh
-ROUNDS=${ROUNDS:-3}
 IDLE=${IDLE:-10000}
 ROWS=${ROWS:-"keepalive close pipeline16 post4k resp64k stream1m file1m idle10k accesslog rr-keepalive rr-close reuseport-keepalive reuseport-close"}
 ECHO_MODULE=/usr/lib/nginx/modules/ngx_http_echo_module.so

@@ -5,10 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 source bench/lib.sh
-ROUNDS=${ROUNDS:-3}
-DURATION=${DURATION:-5}
-CONNECTIONS=${CONNECTIONS:-64}
-THREADS=${THREADS:-2}
 WORKERS=$(nproc)
 
 for tool in wrk nginx; do
