@@ -43,6 +43,10 @@ void StreamOpener::close() {
 }
 
 namespace {
+// libuv clears only the bits it knows: EPOLLEXCLUSIVE must be taken out by hand before
+// uv_poll_start or uv_poll_stop looks at the watcher's events.
+void dropExclusive(uv_poll_t* h) { h->io_watcher.pevents &= ~unsigned(EPOLLEXCLUSIVE); }
+
 bool kernelHasEpollExclusive() {
   static const bool has = [] {
     int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -61,7 +65,7 @@ bool kernelHasEpollExclusive() {
 int startExclusive(uv_poll_t* h, uv_poll_cb cb) {
   // Started again while running: uv_poll_start first drops the registration (one
   // EPOLL_CTL_DEL), which it does only for a watcher left with no events at all.
-  h->io_watcher.pevents &= ~unsigned(EPOLLEXCLUSIVE);
+  dropExclusive(h);
   int rc = uv_poll_start(h, UV_READABLE, cb);
   // libuv registers the watcher (EPOLL_CTL_ADD, as uv_poll_start dropped any earlier
   // registration) at the top of the next loop turn with exactly these events, and never
@@ -71,18 +75,10 @@ int startExclusive(uv_poll_t* h, uv_poll_cb cb) {
   return rc;
 }
 
-}  // namespace hostd::http
-
-namespace hostd::http {
-
 void stopExclusive(uv_poll_t* h) {
-  h->io_watcher.pevents &= ~unsigned(EPOLLEXCLUSIVE);
+  dropExclusive(h);
   uv_poll_stop(h);
 }
-
-}  // namespace hostd::http
-
-namespace hostd::http {
 
 void closeStream(uv_tcp_t* tcp, uv_close_cb cb) {
   uv_os_fd_t fd = -1;

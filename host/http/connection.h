@@ -15,7 +15,6 @@
 namespace hostd::http {
 
 class Server;
-class Connection;
 
 /// What a connection needs only while a request or response is in progress: its buffers,
 /// the Request and Response, the write request. The server keeps spares and lends one to
@@ -62,8 +61,8 @@ class Connection {
   /// Adopts an accepted socket (and its peer's address, if known) and starts reading.
   /// False if it cannot be used (the connection is then already closing).
   bool start(const ipc::Accepted& a);
-  /// Back to a new connection's state, keeping the buffers' memory (Server's spares).
-  /// Only once removed (its handle closed, no response pending).
+  /// Back to a new connection's state, its exchange returned to the server (Server keeps
+  /// the Connection as a spare). Only once removed (its handle closed, no response pending).
   void recycle();
   /// Closes the connection (hard). Safe to call more than once.
   void close();
