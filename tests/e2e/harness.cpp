@@ -376,26 +376,54 @@ void Load::count(const std::optional<HttpResponse>& r) {
   }
 }
 
+void Load::fail(const std::string& what) {
+  ++failed;
+  std::lock_guard<std::mutex> lock(failuresMutex_);
+  if (failures_.size() < 10) failures_.push_back(what);
+}
+
+std::string Load::failures() const {
+  std::lock_guard<std::mutex> lock(failuresMutex_);
+  std::string out;
+  for (const std::string& f : failures_) out += f + "\n";
+  return out;
+}
+
 void Load::run(uint16_t port, bool keepAlive) {
+  using Clock = std::chrono::steady_clock;
+  auto msSince = [](Clock::time_point t) {
+    return std::to_string(std::chrono::duration_cast<Ms>(Clock::now() - t).count()) + " ms";
+  };
   while (!stop_) {
     if (!keepAlive) {
-      count(httpGet(port, "/", Ms(3000)));
+      auto t0 = Clock::now();
+      auto r = httpGet(port, "/", Ms(3000));
+      if (r) count(r);
+      else fail("connection per request: no response after " + msSince(t0) + " (errno " + std::strerror(errno) + ")");
       continue;
     }
     try {
       RawConn c(port);
-      for (bool open = true; open && !stop_;) {
+      for (long served = 0; !stop_; ++served) {
+        auto t0 = Clock::now();
         if (!c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")) {
-          ++failed;
+          fail("keep-alive: send failed after " + std::to_string(served) + " responses on the connection: " +
+               std::strerror(errno));
           break;
         }
         auto r = c.readResponse();
+        if (!r) {
+          fail("keep-alive: no response after " + std::to_string(served) + " responses on the connection, " +
+               (c.closed() ? "closed by the server" : "still open") + " after " + msSince(t0) + " (errno " +
+               std::strerror(errno) + ")");
+          break;
+        }
         count(r);
         // The server says when it closes (draining worker): then reconnect.
-        open = r && r->headers["connection"] != "close";
+        if (r->headers["connection"] == "close") break;
       }
-    } catch (const std::exception&) {
-      ++failed;
+    } catch (const std::exception& e) {
+      fail(std::string("keep-alive: ") + e.what());
     }
   }
 }

@@ -125,11 +125,17 @@ class Load {
   void finish();
   std::atomic<long> ok{0}, failed{0}, non2xx{0};
   std::atomic<long> watched{0};  ///< 2xx responses whose body was watchBody
+  /// How the first few failures happened (for the test's INFO): what failed, after how
+  /// many requests on that connection, how long it waited, errno.
+  std::string failures() const;
 
  private:
   void run(uint16_t port, bool keepAlive);
   void count(const std::optional<HttpResponse>& r);
+  void fail(const std::string& what);
   std::string watch_;
+  mutable std::mutex failuresMutex_;
+  std::vector<std::string> failures_;
   std::atomic<bool> stop_{false};
   std::vector<std::thread> threads_;
 };

@@ -142,13 +142,14 @@ TEST_CASE("reloads under keep-alive and connection-per-request load fail no requ
       REQUIRE(waitUntil([&] { return load.ok.load() > 500L * i; }, 10s));
       app.install(i % 2 ? "testplug_v2" : "testplug");
       REQUIRE(h.signal(SIGHUP) == 0);
-      REQUIRE(h.waitForLogCount("[H0123] reload finished", size_t(i), 20s));
+      if (!h.waitForLogCount("[H0123] reload finished", size_t(i), 20s)) FAIL("reload " << i << " did not finish:\n" << h.output());
     }
     REQUIRE(waitUntil([&] { return load.watched.load() > 0; }, 5s));
     long before = load.ok.load();
     REQUIRE(waitUntil([&] { return load.ok.load() > before + 500; }, 10s));
     load.finish();
     INFO(h.output());
+    INFO(load.failures());
     CHECK(load.failed.load() == 0);
     CHECK(load.non2xx.load() == 0);
     CHECK(load.ok.load() > 2000);

@@ -163,6 +163,7 @@ TEST_CASE("switching scheduling between all modes by reload under load fails no 
   REQUIRE(waitUntil([&] { return load.ok.load() > at + 300; }, 10s));
   load.finish();
   INFO(h.output());
+  INFO(load.failures());
   CHECK(load.failed.load() == 0);
   CHECK(load.non2xx.load() == 0);
   CHECK(h.countLog("[H0133]") == 0);     // steering the reuseport group never failed
