@@ -120,7 +120,7 @@ std::string preprocess(std::string_view text, const std::string& file, LineMap& 
 
 const std::map<std::string, std::vector<std::string>>& knownKeys() {
   static const std::map<std::string, std::vector<std::string>> keys = {
-      {"server", {"listen", "workers", "scheduling", "graceful_timeout", "user", "group"}},
+      {"server", {"listen", "workers", "scheduling", "graceful_timeout", "thread_pool", "user", "group"}},
       {"plugins", {"dir", "handler", "watch", "cache_dir"}},
       {"cluster", {"restart_limit", "restart_window", "heartbeat_timeout", "start_timeout", "quarantine_after",
                    "quarantine_seconds", "max_requests", "max_requests_jitter",
@@ -130,7 +130,7 @@ const std::map<std::string, std::vector<std::string>>& knownKeys() {
       {"log", {"level", "access", "access_format", "file"}},
       {"control", {"socket"}},
       {"metrics", {"listen"}},
-      {"state", {"backend", "url", "prefix", "timeout_ms"}},
+      {"state", {"backend", "url", "prefix", "timeout_ms", "wait_for_redis"}},
   };
   return keys;
 }
@@ -318,6 +318,7 @@ Config parseConfig(std::string_view text, const std::string& file, unsigned cpuC
   else if (sched == "reuseport") c.scheduling = Scheduling::ReusePort;
   else r.fail("server.scheduling", r.raw("server.scheduling"), "shared, round_robin or reuseport");
   c.graceful_timeout = unsigned(r.number("server.graceful_timeout", 5, 1, 3600));
+  c.thread_pool = unsigned(r.number("server.thread_pool", 4, 1, 1024));  // libuv's own bounds
   c.user = r.text("server.user", "");
   c.group = r.text("server.group", "");
   for (const char* key : {"server.user", "server.group"}) {
@@ -401,6 +402,7 @@ Config parseConfig(std::string_view text, const std::string& file, unsigned cpuC
   if (c.state.prefix.size() > 256 || c.state.prefix.find_first_of(" \t\r\n") != std::string::npos)
     r.fail("state.prefix", c.state.prefix, "at most 256 characters without spaces");
   c.state.timeout_ms = unsigned(r.number("state.timeout_ms", 2000, 10, 60000));
+  c.state.wait_for_redis_s = unsigned(r.number("state.wait_for_redis", 0, 0, 3600));
   return c;
 }
 
@@ -433,6 +435,7 @@ std::string toJson(const Config& c) {
   o.set("workers", c.workers);
   o.set("scheduling", int(c.scheduling));
   o.set("graceful_timeout", c.graceful_timeout);
+  o.set("thread_pool", c.thread_pool);
   o.set("user", c.user);
   o.set("group", c.group);
   o.set("run_uid", c.run_as.uid);
@@ -502,6 +505,7 @@ Config fromJson(const std::string& json) {
     c.workers = o->getValue<unsigned>("workers");
     c.scheduling = Scheduling(o->getValue<int>("scheduling"));
     c.graceful_timeout = o->getValue<unsigned>("graceful_timeout");
+    c.thread_pool = o->getValue<unsigned>("thread_pool");
     c.user = o->getValue<std::string>("user");
     c.group = o->getValue<std::string>("group");
     c.run_as.uid = o->getValue<int>("run_uid");

@@ -26,6 +26,10 @@ struct StateConfig {
   unsigned redis_db = 0;                   ///< SELECT db, from the url's path
   std::string prefix = "hostd:";  ///< every Redis key (and the change channel) starts with it
   unsigned timeout_ms = 2000;     ///< a Redis command taking longer fails with HOSTD_EUNAVAILABLE
+  /// At start-up: 0 = start the workers at once, with empty replicas, if Redis cannot be
+  /// reached; N = wait up to N seconds for Redis (and its state), then exit 1. Start-up
+  /// only: a reload neither reads it nor counts it as a [state] change.
+  unsigned wait_for_redis_s = 0;
   /// The url with its user info (user and password) shown as "***", for logs.
   std::string redactedUrl() const;
 };
@@ -61,6 +65,7 @@ struct Config {
   unsigned workers = 1;  ///< resolved: "auto" became the CPU count
   Scheduling scheduling = Scheduling::Shared;
   unsigned graceful_timeout = 5;
+  unsigned thread_pool = 4;  ///< threads of each worker's queue_work pool (libuv's UV_THREADPOOL_SIZE)
   std::string user, group;  ///< [server] user / group as written ("" = unset)
   RunAs run_as;             ///< what they resolve to (loadConfig)
   std::string plugins_dir;  ///< absolute

@@ -123,6 +123,10 @@ int Master::run() {
   log_.information("[H0137] shared state: " + state_->describe());
 
   // Workers get the full state before their init: with Redis, once it was loaded.
+  const unsigned waitS = current_->cfg.state.wait_for_redis_s;
+  if (current_->cfg.state.backend == config::StateConfig::Backend::Redis && waitS > 0)
+    log_.information("[H0149] shared state: waiting up to " + std::to_string(waitS) +
+                     " s for Redis before starting workers ([state] wait_for_redis)");
   state_->whenReady([this] {
     if (core_.stopping()) return;
     const config::RunAs& as = current_->cfg.run_as;
@@ -132,6 +136,11 @@ int Master::run() {
                      label(*current_) + " (" + current_->cfg.pluginPath() + ")");
     core_.start(now());
     apply();
+  }, [this, waitS] {
+    log_.error("[H0150] shared state: Redis at " + current_->cfg.state.redactedUrl() + " still unreachable after " +
+               std::to_string(waitS) + " s ([state] wait_for_redis); not starting. Start Redis, or set "
+               "wait_for_redis = 0 to start with empty replicas that catch up when Redis comes");
+    finish(1);
   });
   uv_run(loop_, UV_RUN_DEFAULT);
   return exitCode_;

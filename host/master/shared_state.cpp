@@ -30,20 +30,21 @@ SharedState::SharedState(uv_loop_t* loop, const config::StateConfig& cfg, Sinks 
       ackUpTo(ownSeq);
     }
   };
-  ev.status = [this](bool) {
-    if (ready_) return;
-    ready_ = true;
-    if (onReady_) std::exchange(onReady_, nullptr)();
+  ev.status = [this](bool up) {
+    if (up || cfg_.wait_for_redis_s == 0) becomeReady();
   };
   redis_ = std::make_unique<RedisLink>(loop, cfg_, std::move(ev));
   redis_->start();
   // A write's own change may never come back (Redis restarted in between): past the
   // timeout its completion runs anyway — the write itself was applied.
+  // The same timer ends a start-up that waits for Redis in vain.
   uv_timer_init(loop, &ackTimer_);
   ackTimer_.data = this;
+  waitUntilMs_ = uv_now(loop) + cfg_.wait_for_redis_s * 1000ull;
   uv_timer_start(&ackTimer_, [](uv_timer_t* t) {
     auto* self = static_cast<SharedState*>(t->data);
     uint64_t now = uv_now(t->loop);
+    if (!self->ready_ && now >= self->waitUntilMs_ && self->onGiveUp_) std::exchange(self->onGiveUp_, nullptr)();
     while (!self->acks_.empty() && now - self->acks_.front().parkedAt > self->cfg_.timeout_ms) {
       PendingAck a = std::move(self->acks_.front());
       self->acks_.pop_front();
@@ -84,9 +85,20 @@ void SharedState::ackUpTo(uint64_t seq) {
   }
 }
 
-void SharedState::whenReady(std::function<void()> fn) {
-  if (ready_) fn();
-  else onReady_ = std::move(fn);
+void SharedState::becomeReady() {
+  if (ready_) return;
+  ready_ = true;
+  onGiveUp_ = nullptr;
+  if (onReady_) std::exchange(onReady_, nullptr)();
+}
+
+void SharedState::whenReady(std::function<void()> fn, std::function<void()> giveUp) {
+  if (ready_) {
+    fn();
+    return;
+  }
+  onReady_ = std::move(fn);
+  onGiveUp_ = std::move(giveUp);
 }
 
 std::vector<std::string> SharedState::snapshot() const { return ipc::encodeSnapshot(store_.data(), ipc::kMaxPayload); }

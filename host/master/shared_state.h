@@ -41,8 +41,10 @@ class SharedState {
   void write(const ipc::StateMsg& w, DoneFn done);
   /// Runs fn once the store can hand out a full state: at once for the embedded store;
   /// for Redis after the first load, or after the first failure to reach it (workers
-  /// then start empty and get the state when Redis comes).
-  void whenReady(std::function<void()> fn);
+  /// then start empty and get the state when Redis comes) — unless [state]
+  /// wait_for_redis is set: then only after a load, and giveUp runs instead if none
+  /// happened within that many seconds.
+  void whenReady(std::function<void()> fn, std::function<void()> giveUp);
   /// The encoded frames that give a worker the full state.
   std::vector<std::string> snapshot() const;
   /// "embedded" or "redis redis://host:port (prefix "hostd:")".
@@ -59,8 +61,11 @@ class SharedState {
   Sinks sinks_;
   StateStore store_;  ///< the store itself (embedded), or the cache of Redis
   std::unique_ptr<RedisLink> redis_;
+  void becomeReady();
+
   bool ready_ = false;
-  std::function<void()> onReady_;
+  std::function<void()> onReady_, onGiveUp_;
+  uint64_t waitUntilMs_ = 0;  ///< wait_for_redis: uv_now past which start-up gives up
   // Redis: successful writes whose change has not come back yet, in seq order.
   struct PendingAck {
     uint64_t seq;

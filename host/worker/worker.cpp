@@ -40,6 +40,19 @@ int envInt(const char* name) {
   }
 }
 
+// [server] thread_pool: libuv sizes its pool from UV_THREADPOOL_SIZE when the first work
+// is queued, once per process. Queue a no-op now with the configured size in the
+// environment, then put the environment back, so programs the plugin runs do not inherit it.
+void startThreadPool(uv_loop_t* loop, unsigned threads) {
+  const char* was = std::getenv("UV_THREADPOOL_SIZE");
+  std::string saved = was ? was : "";
+  setenv("UV_THREADPOOL_SIZE", std::to_string(threads).c_str(), 1);
+  static uv_work_t warmUp;
+  uv_queue_work(loop, &warmUp, [](uv_work_t*) {}, [](uv_work_t*, int) {});
+  if (was) setenv("UV_THREADPOOL_SIZE", saved.c_str(), 1);
+  else unsetenv("UV_THREADPOOL_SIZE");
+}
+
 // The config arrives in a sealed memfd (pread: its offset is shared with the siblings).
 std::string readConfigFd(int fd) {
   std::string json;
@@ -182,6 +195,7 @@ int Worker::run() {
   std::string exe = app::selfExecutable();
   children_ = std::make_unique<ChildProcesses>(loop_, exe.empty() ? "/proc/self/exe" : exe);
   services_.children = children_.get();
+  startThreadPool(loop_, env_.config.thread_pool);
   const hostd_host_api* api = makeHostApi(&services_);
   if (d->init) {
     char err[1024] = {0};

@@ -38,6 +38,7 @@ TEST_CASE("children run in cwd, without the worker's HOSTD_* environment, killab
   std::string env = s.get("/exec?cmd=env");
   CHECK_THAT(env, Catch::Contains("PATH="));
   CHECK_THAT(env, !Catch::Contains("HOSTD_"));
+  CHECK_THAT(env, !Catch::Contains("UV_THREADPOOL_SIZE"));  // set only while the pool starts
   CHECK(s.get("/spawn-kill") == "exit status=0 code=-1 signal=15\n");
 }
 

@@ -165,6 +165,40 @@ TEST_CASE("hostd starts and serves while Redis is unreachable, and catches up wh
   CHECK(ok->body == "42\n");
 }
 
+TEST_CASE("wait_for_redis: workers start only once Redis is there, and hostd exits 1 if it never comes",
+          "[e2e][redis]") {
+  RedisServer redis;
+  redis.stop();
+  {
+    HostdProcess h(config(redis, 1, "wait:") + "wait_for_redis = 30\n");
+    uint16_t port = h.port();
+    REQUIRE(h.waitForLog("[H0149] shared state: waiting up to 30 s"));
+    REQUIRE(h.waitForLog("[H0136]", 10s));
+    CHECK_FALSE(h.waitForLog("[H0102]", 1500ms));  // no worker while Redis is away
+    CHECK(h.workerPids().empty());
+    REQUIRE(redis.start());
+    REQUIRE(redis.command({"SET", "wait:full/a", "41"}) == "+OK\r\n");
+    REQUIRE(h.waitForLog("[H0105]", 15s));
+    CHECK(h.output().find("[H0135]") < h.output().find("[H0102]"));
+    // The plugin's init already saw what Redis held.
+    auto r = httpGet(port, "/init");
+    REQUIRE(r);
+    CHECK(r->body == "keys:41,-,count=0\n");
+    auto order = httpGet(port, "/set-order?key=w/x&value=1");  // with Redis as with the master
+    REQUIRE(order);
+    CHECK(order->body == "watch-before-done");
+  }
+  redis.stop();
+  HostdProcess h(config(redis, 1, "wait:") + "wait_for_redis = 1\n");
+  auto code = h.waitExit(10s);
+  INFO(h.output());
+  REQUIRE(code);
+  CHECK(*code == 1);
+  CHECK(h.countLog("[H0102]") == 0);
+  CHECK_THAT(h.output(), Catch::Contains("[H0150] shared state: Redis at redis://127.0.0.1:") &&
+                             Catch::Contains("still unreachable after 1 s ([state] wait_for_redis); not starting"));
+}
+
 TEST_CASE("a Redis connection gone silent is detected and replaced, and writes never hang", "[e2e][redis]") {
   RedisServer redis;
   TcpProxy proxy(redis.port());

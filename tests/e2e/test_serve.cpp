@@ -4,11 +4,13 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 #include <unistd.h>
 
 using namespace hostd::test;
 using namespace std::chrono_literals;
+namespace fs = std::filesystem;
 
 namespace {
 std::string fdTarget(pid_t pid, int fd) {
@@ -219,6 +221,23 @@ TEST_CASE("blocking work on the thread pool does not stall the worker's loop", "
   CHECK(e->status == 503);
   CHECK(e->body == "work failed: disk on fire\n");
   CHECK(h.workerPids().size() == 1);
+}
+
+TEST_CASE("the thread_pool key sets how many threads run a worker's queue_work", "[e2e][serve]") {
+  auto threads = [](const std::string& extra) {
+    HostdProcess h(testConfig("testplug", 1, extra));
+    REQUIRE(h.waitForLog("[H0105]"));
+    std::vector<pid_t> pids = h.workerPids();
+    REQUIRE(pids.size() == 1);
+    size_t n = 0;
+    for (auto it = fs::directory_iterator("/proc/" + std::to_string(pids[0]) + "/task");
+         it != fs::directory_iterator(); ++it)
+      ++n;
+    return n;
+  };
+  size_t byDefault = threads("");
+  size_t seven = threads("[server]\nthread_pool = 7\n");
+  CHECK(seven == byDefault + 3);  // the default is 4
 }
 
 TEST_CASE("a plugin built for ABI 1.0 still loads and serves and its stale handles fail safely", "[e2e][serve]") {

@@ -13,6 +13,22 @@ using namespace std::chrono_literals;
 
 namespace {
 const std::string kRoundRobin = "[server]\nscheduling = round_robin\n";
+
+/// kill -9 of a one-worker hostd's worker; returns once its replacement is ready.
+void killAndWaitForReplacement(HostdProcess& h) {
+  std::vector<pid_t> pids = h.workerPids();
+  REQUIRE(pids.size() == 1);
+  ::kill(pids[0], SIGKILL);
+  REQUIRE(h.waitReplaced(pids[0], 1, 5s));
+  REQUIRE(h.waitForLogCount("[H0104]", 2, 5s));
+}
+
+/// The body of a GET that must be answered.
+std::string body(uint16_t port, const std::string& target) {
+  auto r = httpGet(port, target);
+  REQUIRE(r);
+  return r->body;
+}
 }  // namespace
 
 TEST_CASE("10 000 incr spread over every worker end at exactly 10 000", "[e2e][state]") {
@@ -97,11 +113,7 @@ TEST_CASE("a worker restarted after kill -9 has the full state before it serves"
   REQUIRE(before);
   CHECK(before->body == "keys:-,-,count=0\n");  // the first worker started empty
 
-  std::vector<pid_t> pids = h.workerPids();
-  REQUIRE(pids.size() == 1);
-  ::kill(pids[0], SIGKILL);
-  REQUIRE(h.waitReplaced(pids[0], 1, 5s));
-  REQUIRE(h.waitForLogCount("[H0104]", 2, 5s));
+  killAndWaitForReplacement(h);
   auto after = httpGet(port, "/init");
   REQUIRE(after);
   // What its init saw: everything written before the crash.
@@ -109,6 +121,20 @@ TEST_CASE("a worker restarted after kill -9 has the full state before it serves"
   auto odd = httpGet(port, "/get?key=full/a=");
   REQUIRE(odd);
   CHECK(odd->body == "x");
+}
+
+TEST_CASE("a watch fires for changes after it was made, before the writer's done, not for the state it started with",
+          "[e2e][state]") {
+  HostdProcess h(testConfig("shareplug", 1));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  CHECK(body(port, "/set-order?key=w/a&value=1") == "watch-before-done");
+  // A worker started after the write: its init's watch on "w/" is not called for w/a,
+  // which its replica holds from the start.
+  killAndWaitForReplacement(h);
+  CHECK(body(port, "/get?key=w/a") == "1");
+  CHECK(body(port, "/seen") == "1|");
+  CHECK(body(port, "/set-order?key=w/b&value=2") == "watch-before-done");
 }
 
 TEST_CASE("incr of a value that is not a number fails with a clear error, the worker keeps serving",

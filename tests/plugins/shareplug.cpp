@@ -74,6 +74,13 @@ struct SharePlug : hostd::Handler {
       hostd::state::set(key, param(req, "value"), [res, key](const hostd::StateResult& r) mutable {
         res.send(r.ok() ? hostd::state::get(key).value_or("<absent>") : "error: " + r.error);
       });
+    } else if (path == "/set-order") {
+      // Did this worker's own watch (on "w/") see the write before the write's done ran?
+      std::string change = param(req, "key") + "=" + param(req, "value") + "@";
+      hostd::state::set(param(req, "key"), param(req, "value"), [this, res, change](const hostd::StateResult& r) mutable {
+        if (!r.ok()) res.status(503).send("error: " + r.error);
+        else res.send(seen.find(change) != std::string::npos ? "watch-before-done" : "done-first");
+      });
     } else if (path == "/del") {
       hostd::state::del(param(req, "key"), answer);
     } else if (path == "/get") {

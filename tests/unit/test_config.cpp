@@ -287,6 +287,22 @@ TEST_CASE("a bad [state] value names the key and what was expected", "[config]")
   CHECK_THAT(refusal("[state]\nurl = redis://127.0.0.1?db=1\n"), Catch::Contains("[state] url"));
   CHECK_THAT(refusal("[state]\nprefix = a b\n"), Catch::Contains("[state] prefix"));
   CHECK_THAT(refusal("[state]\nport = 1\n"), Catch::Contains("unknown key \"port\" in [state]"));
+  CHECK_THAT(refusal("[state]\nwait_for_redis = forever\n"), Catch::Contains("[state] wait_for_redis"));
+  CHECK_THAT(refusal("[state]\nwait_for_redis = 3601\n"), Catch::Contains("[state] wait_for_redis"));
+}
+
+TEST_CASE("wait_for_redis and thread_pool: defaults, bounds, and what a worker receives", "[config]") {
+  Config d = parse("");
+  CHECK(d.state.wait_for_redis_s == 0);
+  CHECK(d.thread_pool == 4);
+  Config c = parse("[server]\nthread_pool = 16\n[state]\nbackend = redis\nwait_for_redis = 30\n");
+  CHECK(c.state.wait_for_redis_s == 30);
+  CHECK(c.thread_pool == 16);
+  CHECK(fromJson(toJson(c)).thread_pool == 16);
+  // Start-up only: changing it is not a [state] change a reload would have to refuse.
+  CHECK(c.state == parse("[state]\nbackend = redis\n").state);
+  CHECK_THAT(refusal("[server]\nthread_pool = 0\n"), Catch::Contains("[server] thread_pool"));
+  CHECK_THAT(refusal("[server]\nthread_pool = 1025\n"), Catch::Contains("[server] thread_pool"));
 }
 
 TEST_CASE("a config that is not UTF-8 text is refused where it is written (found by fuzz_config)", "[config]") {
