@@ -29,7 +29,8 @@ TEST_CASE("cpack builds hostd and hostd-dev, and a plugin built from the unpacke
   }
   const std::string prefix = root + HOSTD_INSTALL_PREFIX;
   for (const char* f : {"/bin/hostd", "/bin/hostctl", "/etc/hostd/server.ini", "/lib/systemd/system/hostd.service",
-                        "/etc/logrotate.d/hostd", "/include/hostd/plugin.h", "/include/hostd/plugin.hpp", "/share/pkgconfig/hostd-sdk.pc"}) {
+                        "/etc/logrotate.d/hostd", "/include/hostd/plugin.h", "/include/hostd/plugin.hpp", "/share/pkgconfig/hostd-sdk.pc",
+                        "/share/doc/hostd-dev/html/index.html"}) {  // the SDK reference (doxygen)
     INFO(f);
     CHECK(fs::exists(prefix + f));
   }

@@ -1,51 +1,54 @@
-/*
- * hostd/plugin.h -- the stable C ABI between hostd and a plugin (.so).
+/**
+ * @file plugin.h
+ * @brief The stable C ABI between hostd and a plugin (.so).
  *
  * This header is the only contract between the host and a plugin. A plugin never
- * links against hostd: it exports one entry function, HOSTD_ENTRY_SYMBOL, that returns a
- * static descriptor; the host hands the plugin a table of host functions (hostd_host_api)
- * at init. Plain C (C99): usable from C, C++ or anything that speaks the C ABI.
+ * links against hostd: it exports one entry function, #HOSTD_ENTRY_SYMBOL, that returns a
+ * static descriptor (hostd_plugin); the host hands the plugin a table of host functions
+ * (hostd_host_api) at init. Plain C (C99): usable from C, C++ or anything that speaks the
+ * C ABI. C++ plugins normally use the header-only layer in hostd/plugin.hpp.
  *
- * ABI VERSIONING POLICY
- *   HOSTD_ABI_MAJOR  changes when anything already published changes meaning, size or
- *                    order. The host refuses a plugin whose major differs from its own.
- *   HOSTD_ABI_MINOR  changes when something is ADDED at the END of a struct (host API
- *                    table or plugin descriptor). Existing members never move. A host
- *                    loads plugins built against any minor of its major:
- *                      - newer plugin on an older host: the plugin must check
- *                        host->abi_minor (or host->size) before calling a newer member;
- *                      - older plugin on a newer host: the host reads desc->size and
- *                        treats descriptor members past that size as absent.
- *   Every struct carries its own sizeof() in its first members, so either side can tell
+ * @par ABI versioning policy
+ * - #HOSTD_ABI_MAJOR changes when anything already published changes meaning, size or
+ *   order. The host refuses a plugin whose major differs from its own.
+ * - #HOSTD_ABI_MINOR changes when something is ADDED at the END of a struct (host API
+ *   table or plugin descriptor). Existing members never move. A host loads plugins built
+ *   against any minor of its major:
+ *   - newer plugin on an older host: the plugin must check host->abi_minor (or
+ *     host->size) before calling a newer member;
+ *   - older plugin on a newer host: the host reads desc->size and treats descriptor
+ *     members past that size as absent.
+ * - Every struct carries its own sizeof() in its first members, so either side can tell
  *   what the other was built with.
  *
- * ABI CHANGELOG
- *   1.0  first published ABI: descriptor (init/on_request/shutdown), host API with
- *        request accessors, response writers (fixed and streaming), logging, plugin
- *        config, worker id, timers, fatal.
- *   1.1  host API: queue_work (blocking work on a host thread pool), broadcast and
- *        send_to (messages between workers); descriptor: on_message; HOSTD_ETOOBIG.
- *   1.2  host API: shared state (state_get/set/del/incr/watch/unwatch) and child
- *        processes (exec, exec_file, spawn, child_kill); HOSTD_EUNAVAILABLE,
- *        HOSTD_ETIMEDOUT; hostd_exec_options, hostd_exec_result, hostd_spawn_callbacks.
- *   1.3  request and response handles are checked: a call on a handle whose request has
- *        ended returns HOSTD_ESTALE (new) and touches nothing; host API: res_output and
- *        res_on_drain (back-pressure for streaming responses), plugin_error (an exception
- *        escaped a callback: logged, the worker keeps serving). Behaviour: res_status
- *        refuses 1xx; res_header refuses non-token names and conflicting framing headers;
- *        a body on a 204/304 or past a Content-Length is refused; an on_request error
- *        answers 500 and the worker keeps serving ([cluster] on_exception).
+ * @par ABI changelog
+ * - 1.0: first published ABI: descriptor (init/on_request/shutdown), host API with
+ *   request accessors, response writers (fixed and streaming), logging, plugin config,
+ *   worker id, timers, fatal.
+ * - 1.1: host API: queue_work (blocking work on a host thread pool), broadcast and
+ *   send_to (messages between workers); descriptor: on_message; #HOSTD_ETOOBIG.
+ * - 1.2: host API: shared state (state_get/set/del/incr/watch/unwatch) and child
+ *   processes (exec, exec_file, spawn, child_kill); #HOSTD_EUNAVAILABLE,
+ *   #HOSTD_ETIMEDOUT; hostd_exec_options, hostd_exec_result, hostd_spawn_callbacks.
+ * - 1.3: request and response handles are checked: a call on a handle whose request has
+ *   ended returns #HOSTD_ESTALE (new) and touches nothing; host API: res_output and
+ *   res_on_drain (back-pressure for streaming responses), plugin_error (an exception
+ *   escaped a callback: logged, the worker keeps serving). Behaviour: res_status refuses
+ *   1xx; res_header refuses non-token names and conflicting framing headers; a body on a
+ *   204/304 or past a Content-Length is refused; an on_request error answers 500 and the
+ *   worker keeps serving ([cluster] on_exception).
  *
- * THREADING AND LIFETIME
- *   Every callback into the plugin runs on the worker's single event-loop thread, and
- *   every host function must be called from that thread. Never block in a callback:
- *   a worker serves all its connections from one loop.
- *   A worker process loads exactly one plugin; it is never unloaded while the process
- *   runs (reload = a new worker process).
+ * @par Threading and lifetime
+ * Every callback into the plugin runs on the worker's single event-loop thread, and
+ * every host function must be called from that thread (the one exception: the `work`
+ * function of queue_work runs on a pool thread and must call none). Never block in a
+ * callback: a worker serves all its connections from one loop. A worker process loads
+ * exactly one plugin; it is never unloaded while the process runs (reload = a new worker
+ * process).
  *
- * ERRORS
- *   Functions return HOSTD_OK (0) on success and a negative HOSTD_E* code on failure.
- *   No exception, longjmp or C++ object ever crosses this boundary.
+ * @par Errors
+ * Functions return #HOSTD_OK (0) on success and a negative HOSTD_E* code on failure.
+ * No exception, longjmp or C++ object ever crosses this boundary.
  */
 #ifndef HOSTD_PLUGIN_H
 #define HOSTD_PLUGIN_H
@@ -59,44 +62,65 @@ extern "C" {
 
 /** "HSTD": first member of every descriptor; anything else is not a hostd plugin. */
 #define HOSTD_PLUGIN_MAGIC 0x44545348u
+/** The ABI major this header describes; a host refuses a plugin built with another one. */
 #define HOSTD_ABI_MAJOR 1
+/** The ABI minor this header describes (see the versioning policy at the top). */
 #define HOSTD_ABI_MINOR 3
 
 /** The one symbol a plugin exports (see hostd_plugin_entry_fn). */
 #define HOSTD_ENTRY_SYMBOL "hostd_plugin_entry"
 
+/** Gives a symbol default visibility, so that it is exported from a plugin built with
+ *  -fvisibility=hidden. HOSTD_DECLARE_ENTRY and HOSTD_PLUGIN use it for the entry. */
 #if defined(__GNUC__)
 #define HOSTD_EXPORT __attribute__((visibility("default")))
 #else
 #define HOSTD_EXPORT
 #endif
 
-/* Status codes. */
-#define HOSTD_OK 0
-#define HOSTD_ERROR (-1)       /**< generic failure; the plugin's message says more */
-#define HOSTD_EINVAL (-2)      /**< bad argument (e.g. CR/LF in a header, status out of range) */
-#define HOSTD_ESTATE (-3)      /**< wrong state (e.g. header after the head was sent, end twice) */
-#define HOSTD_ENOTFOUND (-4)   /**< no such header / config key */
+/**
+ * @name Status codes
+ * What host functions return (and what init / on_request return to the host): #HOSTD_OK
+ * or one of the negative codes. Each function says which ones it can return.
+ * @{
+ */
+#define HOSTD_OK 0             /**< success */
+#define HOSTD_ERROR (-1)       /**< generic failure; the accompanying message says more */
+#define HOSTD_EINVAL (-2)      /**< bad argument: nothing was done (e.g. CR/LF in a header, a status
+                                    out of range, an options struct too small, a signal that is
+                                    not allowed, incr of a value that is not an integer) */
+#define HOSTD_ESTATE (-3)      /**< wrong state (e.g. a header after the head was sent, a second
+                                    drain callback, SDK use before init) */
+#define HOSTD_ENOTFOUND (-4)   /**< no such header, config key, state key, timer, watch, child
+                                    or program */
 #define HOSTD_ECLOSED (-5)     /**< the client connection is gone; the data was discarded */
-#define HOSTD_ETOOBIG (-6)     /**< a message is larger than HOSTD_MAX_MESSAGE (1.1) */
+#define HOSTD_ETOOBIG (-6)     /**< too large: a message or state entry past #HOSTD_MAX_MESSAGE,
+                                    or a child's output past max_output (1.1) */
 #define HOSTD_EUNAVAILABLE (-7) /**< the shared-state backend cannot be reached (1.2) */
 #define HOSTD_ETIMEDOUT (-8)   /**< a child process ran past its timeout (1.2) */
 #define HOSTD_ESTALE (-9)      /**< the request/response handle belongs to a request that has
                                     ended; nothing was done (1.3; older hosts could not tell) */
+/** @} */
 
-/** The largest topic + payload of one message between workers, in bytes (1.1). */
+/** The largest topic + payload of one message between workers, and the largest key +
+ *  value of one shared-state entry, in bytes (1.1). */
 #define HOSTD_MAX_MESSAGE (60 * 1024)
 
-/* Log levels for hostd_host_api.log. */
-#define HOSTD_LOG_ERROR 3
-#define HOSTD_LOG_WARNING 4
-#define HOSTD_LOG_INFO 6
-#define HOSTD_LOG_DEBUG 7
+/**
+ * @name Log levels
+ * The `level` of hostd_host_api::log (syslog's numbers).
+ * @{
+ */
+#define HOSTD_LOG_ERROR 3   /**< something failed */
+#define HOSTD_LOG_WARNING 4 /**< something is wrong but the plugin copes */
+#define HOSTD_LOG_INFO 6    /**< routine events */
+#define HOSTD_LOG_DEBUG 7   /**< detail for debugging */
+/** @} */
 
 /** A byte string that is NOT NUL-terminated. Borrowed: see each function for how long. */
 typedef struct hostd_str {
-  const char *data;
-  size_t len;
+  const char *data; /**< the first byte; may be NULL when len is 0 */
+  size_t len;       /**< the number of bytes */
 } hostd_str;
 
 /**
@@ -140,7 +164,7 @@ typedef struct hostd_exec_result {
 typedef struct hostd_spawn_callbacks {
   uint32_t size; /**< sizeof(hostd_spawn_callbacks) */
   void (*on_stdout)(void *arg, const char *data, size_t len); /**< a chunk, as it arrives */
-  void (*on_stderr)(void *arg, const char *data, size_t len);
+  void (*on_stderr)(void *arg, const char *data, size_t len); /**< a chunk, as it arrives */
   /** Last call, after both streams ended. status as in hostd_exec_result. */
   void (*on_exit)(void *arg, int status, int exit_code, int term_signal);
 } hostd_spawn_callbacks;
@@ -175,13 +199,20 @@ typedef struct hostd_host_api {
   uint16_t abi_major; /**< the host's HOSTD_ABI_MAJOR */
   uint16_t abi_minor; /**< the host's HOSTD_ABI_MINOR */
 
-  /* ---- request (1.0). Returned strings live as long as the request. ---- */
+  /**
+   * @name Request (1.0)
+   * Accessors of the request being handled. Returned strings live as long as the request
+   * (until on_request returns); a handle used after that gets {NULL, 0} / 0 /
+   * #HOSTD_ESTALE, never another request's data.
+   * @{
+   */
   hostd_str (*req_method)(const hostd_request *req);  /**< "GET", "POST", ... */
   hostd_str (*req_target)(const hostd_request *req);  /**< raw request-target: "/a/b?x=1" */
   hostd_str (*req_path)(const hostd_request *req);    /**< target before '?': "/a/b" (not decoded) */
   hostd_str (*req_query)(const hostd_request *req);   /**< target after '?': "x=1"; empty if none */
   /** Header value by name, case-insensitive; first match. HOSTD_ENOTFOUND if absent. */
   int (*req_header)(const hostd_request *req, const char *name, size_t name_len, hostd_str *value);
+  /** The number of header lines as received (0 for a stale handle). */
   size_t (*req_header_count)(const hostd_request *req);
   /** The i-th header as received (0-based). HOSTD_EINVAL if i is out of range. */
   int (*req_header_at)(const hostd_request *req, size_t i, hostd_str *name, hostd_str *value);
@@ -189,22 +220,30 @@ typedef struct hostd_host_api {
   hostd_str (*req_body)(const hostd_request *req);
   /** Peer address as text, "127.0.0.1:51234" or "[::1]:51234". */
   hostd_str (*req_remote_addr)(const hostd_request *req);
+  /** @} */
 
-  /* ---- response (1.0). Strings are copied before the call returns. ---- */
+  /**
+   * @name Response (1.0)
+   * Writers of the response. Strings are copied before the call returns. Every call on
+   * a response that has ended returns #HOSTD_ESTALE (1.3); a write to a client that went
+   * away returns #HOSTD_ECLOSED and is dropped (end the response anyway).
+   * @{
+   */
   /** Status code 200..999 (default 200). HOSTD_EINVAL outside that range (1xx interim
    *  responses are the host's, e.g. 100 Continue), HOSTD_ESTATE once the head was sent. */
   int (*res_status)(hostd_response *res, int status);
   /**
    * Adds a header. HOSTD_EINVAL (nothing added) if the name is not an RFC 9110 token
-   * (letters, digits, !#$%&'*+-.^_`|~), if the value holds a control byte other than HTAB
+   * (letters, digits and the characters listed in RFC 9110 section 5.6.2), if the value holds a control byte other than HTAB
    * (CR, LF, NUL: no header injection), and for framing the host cannot honour:
-   *   Content-Length   a decimal number, once, not with Transfer-Encoding. The body is then
-   *                    checked against it: more bytes are refused (HOSTD_EINVAL, nothing of
-   *                    that call sent); fewer at res_end and the connection is closed after
-   *                    the response (never reused).
-   *   Transfer-Encoding only "chunked" (the default for a streamed HTTP/1.1 response), not
-   *                    with Content-Length.
-   *   Connection       "close" (closes the connection after this response) or "keep-alive".
+   * - Content-Length: a decimal number, once, not with Transfer-Encoding. The body is then
+   *   checked against it: more bytes are refused (HOSTD_EINVAL, nothing of that call
+   *   sent); fewer at res_end and the connection is closed after the response (never
+   *   reused).
+   * - Transfer-Encoding: only "chunked" (the default for a streamed HTTP/1.1 response),
+   *   not with Content-Length.
+   * - Connection: "close" (closes the connection after this response) or "keep-alive".
+   *
    * The host writes these three itself; Date and Server are added by the host.
    * HOSTD_ESTATE once the head was sent.
    */
@@ -226,11 +265,16 @@ typedef struct hostd_host_api {
    */
   int (*res_end)(hostd_response *res, const char *data, size_t len);
 
-  /* ---- host services (1.0) ---- */
+  /** @} */
+
+  /**
+   * @name Host services (1.0)
+   * @{
+   */
   /** Writes one log line, tagged with the plugin, worker id and pid. */
   void (*log)(int level, const char *msg, size_t len);
   /**
-   * A value from this plugin's [plugin.<name>] config section (key case-insensitive).
+   * A value from this plugin's [plugin.NAME] config section (key case-insensitive).
    * The string lives for the life of the process. HOSTD_ENOTFOUND if absent.
    */
   int (*config_get)(const char *key, size_t key_len, hostd_str *value);
@@ -255,7 +299,12 @@ typedef struct hostd_host_api {
    */
   void (*fatal)(const char *msg, size_t len);
 
-  /* ---- 1.1 (check abi_minor >= 1 before use) ---- */
+  /** @} */
+
+  /**
+   * @name Work and messages (1.1; check abi_minor >= 1 before use)
+   * @{
+   */
   /**
    * Runs work(arg) on one of the worker process's pool threads (libuv's pool: size
    * UV_THREADPOOL_SIZE, default 4), so a blocking call (a database query, a file read)
@@ -280,34 +329,66 @@ typedef struct hostd_host_api {
    */
   int (*send_to)(int worker_id, const char *topic, size_t topic_len, const char *payload, size_t len);
 
-  /* ---- 1.2 (check abi_minor >= 2 before use) ---- */
-  /*
-   * SHARED STATE. A key/value store shared by every worker: held by the master
+  /** @} */
+
+  /**
+   * @name Shared state (1.2; check abi_minor >= 2 before use)
+   * A key/value store shared by every worker: held by the master
    * ([state] backend = embedded, the default) or by Redis ([state] backend = redis,
    * shared by every hostd using the same server and prefix). Each worker keeps a
    * replica, complete before init runs: reads are local and immediate, writes go to the
    * store, which pushes every change to every worker. Keys and values are byte strings;
-   * key_len + value_len <= HOSTD_MAX_MESSAGE (else HOSTD_ETOOBIG), keys not empty.
+   * key_len + value_len <= #HOSTD_MAX_MESSAGE (else #HOSTD_ETOOBIG), keys not empty.
    * Writes from one worker are applied in the order made. `done` may be NULL.
+   *
+   * Ordering: a write's `done` runs once the writer's replica shows the write; the change
+   * reaches every watch (this worker's too) through the replica, in the order the store
+   * applied the writes, and a watch of the writer fires before its `done`.
+   *
+   * Failure semantics with Redis:
+   * - At start-up, if Redis cannot be reached, workers start with an empty replica that
+   *   catches up when Redis comes ([state] wait_for_redis = N makes hostd wait up to N
+   *   seconds instead, then exit 1).
+   * - While Redis is down, reads answer from the replica (the last known values) and
+   *   writes fail at once with #HOSTD_EUNAVAILABLE; the error says "was not sent, so it
+   *   was not applied". A write whose connection broke after it was sent fails with
+   *   #HOSTD_EUNAVAILABLE and "may or may not have been applied".
+   * - Only writes made through hostd (any hostd on the same Redis, db and prefix) are
+   *   pushed to replicas as they happen. A key written by another Redis client is seen at
+   *   the next (re)connect, when hostd loads every key under the prefix again; a Redis
+   *   that comes back empty (restarted without persistence) empties the replicas then.
+   * @{
    */
-  /** Reads the replica. value lives until the current callback returns. HOSTD_ENOTFOUND if absent. */
+  /** Reads this worker's replica (no I/O). *value lives until the current callback
+   *  returns. #HOSTD_ENOTFOUND if absent. */
   int (*state_get)(const char *key, size_t key_len, hostd_str *value);
+  /** Sets key to value in the store; done (may be NULL) runs once it is applied or failed.
+   *  Returns #HOSTD_OK (done will run), or without calling done: #HOSTD_EINVAL (empty key),
+   *  #HOSTD_ETOOBIG, #HOSTD_EUNAVAILABLE (the master is gone: the worker is exiting).
+   *  Strings are copied before the call returns. */
   int (*state_set)(const char *key, size_t key_len, const char *value, size_t value_len,
                    hostd_state_done_fn done, void *arg);
+  /** Deletes key (deleting an absent key succeeds); as state_set. */
   int (*state_del)(const char *key, size_t key_len, hostd_state_done_fn done, void *arg);
-  /** Atomically adds delta to the integer in key (absent = 0); done gets the new value. */
+  /** Atomically adds delta to the integer in key (absent = 0); done gets the new value.
+   *  As state_set; done gets #HOSTD_EINVAL if the value is not an integer or would
+   *  overflow. */
   int (*state_incr)(const char *key, size_t key_len, int64_t delta, hostd_state_done_fn done, void *arg);
   /**
    * Calls cb(arg, ...) on every change of `key` (prefix = 0) or of any key starting with
-   * it (prefix = 1; an empty prefix watches everything), whoever made it. dtor(arg) (may
-   * be NULL) runs when the watch is removed. Returns an id > 0, or 0 on failure.
+   * it (prefix = 1; an empty prefix watches everything), whoever made it, from now on: a
+   * watch does not fire for what the replica already holds (read that with state_get).
+   * dtor(arg) (may be NULL) runs when the watch is removed. Returns an id > 0, or 0 on
+   * failure (dtor has then already run).
    */
   uint64_t (*state_watch)(const char *key, size_t key_len, int prefix, hostd_state_watch_fn cb, void *arg,
                           void (*dtor)(void *arg));
-  int (*state_unwatch)(uint64_t id); /**< HOSTD_ENOTFOUND if no such watch */
+  int (*state_unwatch)(uint64_t id); /**< Removes a watch; #HOSTD_ENOTFOUND if no such watch. */
+  /** @} */
 
-  /*
-   * CHILD PROCESSES. Started without blocking the loop; stdin is /dev/null, no other
+  /**
+   * @name Child processes (1.2; check abi_minor >= 2 before use)
+   * Started without blocking the loop; stdin is /dev/null, no other
    * descriptor is inherited; each runs in a process group of its own under a small hostd
    * supervisor. A child has ended (done / on_exit) once the program and whatever it left
    * running in its group have ended; exit code and signal are the program's. A timeout,
@@ -315,6 +396,7 @@ typedef struct hostd_host_api {
    * everything it started (also what left its group, e.g. timeout(1), a daemon).
    * HOSTD_ENOTFOUND: no such program (looked up from opts->cwd); HOSTD_EINVAL: bad
    * options (opts->size too small, cwd not a directory).
+   * @{
    */
   /** Runs `/bin/sh -c command`; done(arg, result) once it ended and its output is read. */
   int (*exec)(const char *command, size_t len, const hostd_exec_options *opts,
@@ -332,23 +414,26 @@ typedef struct hostd_host_api {
    *  for SIGSTOP and for SIGRTMIN+1 / SIGRTMIN+2 (the supervisor's); HOSTD_ENOTFOUND once
    *  the child has ended. */
   int (*child_kill)(uint64_t id, int signum);
+  /** @} */
 
-  /* ---- 1.3 (check abi_minor >= 3 before use) ---- */
-  /*
-   * BACK-PRESSURE. A connection buffers what the client has not taken yet. Past
+  /**
+   * @name Back-pressure and errors (1.3; check abi_minor >= 3 before use)
+   * A connection buffers what the client has not taken yet. Past
    * [limits] max_output_buffer it stops reading the client's next requests; a client
    * that takes nothing for [limits] send_timeout seconds is disconnected. A streaming
    * plugin keeps its memory bounded by writing while *buffered < *limit, then waiting
    * for res_on_drain:
-   *
-   *   static void pump(void *arg, int status) {
-   *     struct job *j = arg; size_t buffered, limit;
-   *     if (status != HOSTD_OK) { host->res_end(j->res, NULL, 0); free(j); return; }
-   *     while (j->left && host->res_output(j->res, &buffered, &limit) == HOSTD_OK && buffered < limit)
-   *       host->res_write(j->res, j->chunk, CHUNK), j->left--;
-   *     if (j->left && host->res_on_drain(j->res, pump, j) == HOSTD_OK) return;
-   *     host->res_end(j->res, NULL, 0); free(j);
-   *   }
+   * @code
+   * static void pump(void *arg, int status) {
+   *   struct job *j = arg; size_t buffered, limit;
+   *   if (status != HOSTD_OK) { host->res_end(j->res, NULL, 0); free(j); return; }
+   *   while (j->left && host->res_output(j->res, &buffered, &limit) == HOSTD_OK && buffered < limit)
+   *     host->res_write(j->res, j->chunk, CHUNK), j->left--;
+   *   if (j->left && host->res_on_drain(j->res, pump, j) == HOSTD_OK) return;
+   *   host->res_end(j->res, NULL, 0); free(j);
+   * }
+   * @endcode
+   * @{
    */
   /**
    * *buffered = output bytes of this response's connection not yet taken by the client;
@@ -359,11 +444,12 @@ typedef struct hostd_host_api {
   /**
    * Calls cb(arg, status) once, on the loop (never from inside this call, nor from inside
    * a res_write):
-   *   HOSTD_OK       the buffered output fell to half of max_output_buffer or less;
-   *   HOSTD_ECLOSED  the client went away (or was disconnected by send_timeout) first:
-   *                  end the response;
-   *   HOSTD_ESTATE   the response was ended first: only release arg (this one runs
-   *                  from inside that res_end).
+   * - #HOSTD_OK: the buffered output fell to half of max_output_buffer or less;
+   * - #HOSTD_ECLOSED: the client went away (or was disconnected by send_timeout) first:
+   *   end the response;
+   * - #HOSTD_ESTATE: the response was ended first: only release arg (this one runs from
+   *   inside that res_end).
+   *
    * Returns HOSTD_OK (cb will run), or without keeping cb: HOSTD_ESTATE (a callback is
    * already waiting), HOSTD_ECLOSED (client gone), HOSTD_ESTALE, HOSTD_EINVAL (cb NULL).
    */
@@ -375,6 +461,7 @@ typedef struct hostd_host_api {
    * worker is replaced through the restart policy, as with fatal.
    */
   void (*plugin_error)(const char *msg, size_t len);
+  /** @} */
 } hostd_host_api;
 
 /**
@@ -406,7 +493,7 @@ typedef struct hostd_plugin {
   uint32_t size;      /**< sizeof(hostd_plugin) as the plugin was built */
   uint16_t abi_major; /**< HOSTD_ABI_MAJOR the plugin was built with */
   uint16_t abi_minor; /**< HOSTD_ABI_MINOR the plugin was built with */
-  const char *name;    /**< short name, [a-z0-9_-]+; selects the [plugin.<name>] section */
+  const char *name;    /**< short name, [a-z0-9_-]+; selects the [plugin.NAME] section */
   const char *version; /**< the plugin's own version, free text ("1.0.0") */
   hostd_init_fn init;          /**< may be NULL */
   hostd_request_fn on_request; /**< required */
