@@ -8,9 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 BUILD_PACKAGES=(cmake g++ gcc make pkg-config libpoco-dev libuv1-dev node-llhttp catch2)
-TEST_PACKAGES=(redis-server systemd prometheus strace)  # a real Redis on loopback; systemd-socket-activate
-# and systemd-analyze; promtool (the metrics are checked by Prometheus' own linter); strace (the
-# worker's syscalls per connection are counted)
+TEST_PACKAGES=(redis-server systemd prometheus strace doxygen curl)  # a real Redis on loopback;
+# systemd-socket-activate and systemd-analyze; promtool (the metrics are checked by Prometheus'
+# own linter); strace (the worker's syscalls per connection are counted); doxygen (the SDK
+# reference is built with warnings as errors); curl (examples/greeter/test.sh)
 FUZZ_PACKAGES=(clang libclang-rt-14-dev)  # libFuzzer (libclang_rt.fuzzer) for tests/fuzz
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 JOBS=$(nproc 2>/dev/null || echo 2)

@@ -3,7 +3,14 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <thread>
 
 using namespace hostd::test;
 using namespace std::chrono_literals;
@@ -128,4 +135,92 @@ TEST_CASE("examples hit-counter, cache-invalidation and command-runner build and
     CHECK(sleeping->status == 500);
     CHECK_THAT(sleeping->body, Catch::Contains("sleep failed: sleep: missing operand"));
   }
+}
+
+TEST_CASE("examples streamer and slow-lookup build and do what they say", "[e2e][examples]") {
+  TempDir plugins;
+  for (const char* ex : {"streamer", "slow-lookup"}) {
+    INFO(ex);
+    REQUIRE(sh(kPkg + "make -s -C " HOSTD_SOURCE_DIR "/examples/" + std::string(ex) + " OUT=" + plugins.path()) == 0);
+  }
+  {
+    HostdProcess h(configFor(plugins, "streamer"));
+    uint16_t port = h.port();
+    REQUIRE(h.waitForLog("[H0105]"));
+    // A slow client: 64 KiB every 2 ms, so 32 MiB take a second or more, far longer than
+    // the worker needs to produce them; the stream has to wait for it, with bounded memory.
+    int fd = connectLoopback(port);
+    const std::string get = "GET /stream?mib=32 HTTP/1.1\r\nHost: x\r\n\r\n";
+    REQUIRE(::send(fd, get.data(), get.size(), MSG_NOSIGNAL) == ssize_t(get.size()));
+    std::string tail;
+    size_t received = 0;
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    static char buf[65536];
+    while (std::chrono::steady_clock::now() < deadline) {
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      received += size_t(n);
+      tail = (tail + std::string(buf, size_t(n))).substr(std::max<size_t>(tail.size() + size_t(n), 64) - 64);
+      if (tail.size() >= 5 && tail.compare(tail.size() - 5, 5, "0\r\n\r\n") == 0) break;  // the last chunk
+      std::this_thread::sleep_for(2ms);
+    }
+    ::close(fd);
+    CHECK(received > (32u << 20));
+    // 32 MiB of 18-byte lines: the last one cut after two bytes, then the last chunk.
+    CHECK_THAT(tail, Catch::EndsWith("line 000001864134\nli\r\n0\r\n\r\n"));
+    std::string line;
+    REQUIRE(h.waitForLog("stream finished (complete)", 5s, &line));
+    INFO(line);
+    CHECK(line.find("waited for the client 0 time(s)") == std::string::npos);
+    // A client that leaves mid-stream: the drain callback sees it gone and ends the response.
+    int quitter = connectLoopback(port);
+    REQUIRE(::send(quitter, get.data(), get.size(), MSG_NOSIGNAL) == ssize_t(get.size()));
+    REQUIRE(::recv(quitter, buf, sizeof buf, MSG_WAITALL) > 0);
+    ::close(quitter);
+    CHECK(h.waitForLog("stream finished (client gone)", 20s));
+  }
+  {
+    HostdProcess h(configFor(plugins, "slow_lookup", "[plugin.slow_lookup]\nwork_ms = 20\ndeadline_ms = 300\n"));
+    uint16_t port = h.port();
+    auto ok = httpGet(port, "/lookup?key=abc");
+    REQUIRE(ok);
+    CHECK(ok->status == 200);
+    CHECK(ok->body == "abc => cba\n");
+    auto late = httpGet(port, "/lookup?key=abc&ms=1500");
+    REQUIRE(late);
+    CHECK(late->status == 504);
+    CHECK(late->body == "lookup timed out\n");
+    auto bad = httpGet(port, "/lookup");
+    REQUIRE(bad);
+    CHECK(bad->status == 400);
+    CHECK(bad->body == "missing ?key=\n");
+    std::vector<pid_t> before = h.workerPids();
+    auto boom = httpGet(port, "/boom");
+    REQUIRE(boom);
+    CHECK(boom->status == 500);
+    CHECK(h.waitForLog("the handler failed on purpose", 5s));
+    auto again = httpGet(port, "/lookup?key=xy");
+    REQUIRE(again);
+    CHECK(again->body == "xy => yx\n");
+    CHECK(h.workerPids() == before);  // nobody was replaced
+  }
+}
+
+TEST_CASE("examples/greeter/test.sh, the documented way to test a plugin, passes against the real hostd",
+          "[e2e][examples]") {
+  TempDir plugins;
+  REQUIRE(sh(kPkg + "make -s -C " HOSTD_SOURCE_DIR "/examples/greeter OUT=" + plugins.path()) == 0);
+  std::string out = plugins.path() + "/test.out";
+  int rc = sh("HOSTD=" HOSTD_BINARY " PLUGIN_SO=" + plugins.path() + "/greeter.so " HOSTD_SOURCE_DIR
+              "/examples/greeter/test.sh >" + out + " 2>&1");
+  std::ifstream in(out);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  INFO(text);
+  CHECK(rc == 0);
+  CHECK(text.find("ok: greets by name\nok: answers later without blocking\nok: echoes a POST body\n") !=
+        std::string::npos);
+  // The script's checks can fail: a hostd answering something else is reported.
+  int wrong = sh("HOSTD=" HOSTD_BINARY " PLUGIN_SO=" HOSTD_TEST_PLUGIN_DIR "/testplug.so " HOSTD_SOURCE_DIR
+                 "/examples/greeter/test.sh >/dev/null 2>&1");
+  CHECK(wrong != 0);
 }
