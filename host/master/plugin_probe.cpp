@@ -1,6 +1,7 @@
 #include "master/plugin_probe.h"
 
 #include "app/fault_seam.h"
+#include "app/self_exe.h"
 
 #include "plugin/plugin_loader.h"
 
@@ -99,7 +100,7 @@ int startPluginProbe(uv_loop_t* loop, const std::string& exe, const std::string&
   std::string flag = "--probe-plugin";
   char* args[] = {p->exe.data(), flag.data(), p->path.data(), nullptr};
   uv_process_options_t opts{};
-  opts.file = p->exe.c_str();
+  opts.file = app::kRunningBinary;  // p->exe is argv[0] and names it in messages
   opts.args = args;
   opts.stdio = stdio;
   opts.stdio_count = 3;

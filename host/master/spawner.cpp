@@ -2,6 +2,7 @@
 
 #include "ipc/fd_passing.h"
 #include "app/fault_seam.h"
+#include "app/self_exe.h"
 #include "ipc/worker_contract.h"
 
 #include <Poco/Exception.h>
@@ -86,7 +87,7 @@ int spawnWorker(uv_loop_t* loop, const SpawnSpec& spec, WorkerProcess& wp, uv_ex
     char* args[] = {title.data(), nullptr};
 
     uv_process_options_t opts{};
-    opts.file = spec.exe.c_str();
+    opts.file = app::kRunningBinary;  // spec.exe names it in messages
     opts.args = args;
     opts.env = envp.data();
     opts.exit_cb = onExit;

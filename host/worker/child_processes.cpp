@@ -1,5 +1,7 @@
 #include "worker/child_processes.h"
 
+#include "app/self_exe.h"
+
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -159,7 +161,7 @@ uint64_t ChildProcesses::start(const std::vector<std::string>& argv, const hostd
   }
   uv_process_options_t po{};
   po.exit_cb = &onExit;
-  po.file = exe_.c_str();
+  po.file = app::kRunningBinary;  // exe_ is argv[0]
   po.args = const_cast<char**>(args.data());
   po.env = env.data();
   po.cwd = o.cwd;

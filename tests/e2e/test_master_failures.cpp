@@ -277,3 +277,37 @@ TEST_CASE("every control-channel write of the master meeting EAGAIN still delive
   REQUIRE(code);
   CHECK(*code == 0);
 }
+
+TEST_CASE("after the hostd binary was replaced on disk, workers, probes and children still run the running build",
+          "[e2e][master]") {
+  // A package upgrade renames a new build over the binary a running master was started
+  // from. Respawning a crashed worker, a reload's probe and new workers, and a worker's
+  // child supervisor must still start this build (the master's wire protocol), not fail
+  // on a path that now names something else.
+  TempDir bin;
+  const std::string exe = bin.path() + "/hostd";
+  std::filesystem::copy_file(HOSTD_BINARY, exe);
+  HostdProcess h(testConfig("shareplug", 2), {}, {}, exe);
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  std::filesystem::copy_file("/bin/true", bin.path() + "/new-build");
+  std::filesystem::rename(bin.path() + "/new-build", exe);  // the "upgrade": not a hostd at all
+
+  std::vector<pid_t> pids = h.workerPids();
+  REQUIRE(pids.size() == 2);
+  ::kill(pids[0], SIGKILL);
+  REQUIRE(h.waitReplaced(pids[0], 2, 5s));
+  REQUIRE(h.waitForLogCount("[H0104]", 3, 5s));  // the replacement became ready
+  for (int i = 0; i < 4; ++i) {  // both workers, children included
+    auto r = httpGet(port, "/exec?cmd=echo+child");
+    REQUIRE(r);
+    CHECK_THAT(r->body, Catch::Contains("out=child\n"));
+  }
+  REQUIRE(h.signal(SIGHUP) == 0);
+  INFO(h.output());
+  CHECK(h.waitForLog("[H0123] reload finished", 15s));
+  CHECK(h.countLog("[H0110]") == 0);  // no spawn failed
+  auto r = httpGet(port, "/get?key=none");
+  REQUIRE(r);
+  CHECK(r->status == 404);
+}
