@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cstring>
 #include <new>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 namespace hostd::http {
@@ -167,9 +168,21 @@ void Connection::sweep(uint64_t nowMs) {
   }
   if (deadline_ && nowMs >= deadline_ && !responsePending_ && !writing_) {
     deadline_ = 0;
-    if (inMessage_) fail(408);  // a head or body that did not arrive in time
-    else close();               // idle keep-alive, or the drain grace is over
+    if (inMessage_) fail(408);                  // a head or body that did not arrive in time
+    else if (requestWaiting()) deadline_ = nowMs;  // it arrived in time; the loop reads it next
+    else close();                               // idle keep-alive, or the drain grace is over
   }
+}
+
+bool Connection::requestWaiting() const {
+  // Timers run before the loop polls for I/O: when the loop was busy (or descheduled) past
+  // an idle deadline, a request that came in meanwhile is still unread here. Closing now
+  // would answer it with a reset — on a keep-alive connection, a lost request — so the
+  // read goes first (the sweep looks again). One ioctl per idle close, none per request.
+  uv_os_fd_t fd;
+  int n = 0;
+  return reading_ && uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) == 0 && ioctl(fd, FIONREAD, &n) == 0 &&
+         n > 0;
 }
 
 void Connection::setRemote(const sockaddr* sa) {

@@ -74,6 +74,8 @@ class Connection {
   static constexpr uint64_t kDrainGraceMs = 500;
   /// Once a second: header/body/keep-alive deadlines and the send timeout.
   void sweep(uint64_t nowMs);
+  /// Bytes from the client wait in the kernel, unread, while reading is on.
+  bool requestWaiting() const;
 
   // ---- used by Response and the host API ----
   std::string& out() { return x_->b.out; }

@@ -282,6 +282,27 @@ TEST_CASE("drain: idle connections close, an in-flight request finishes with Con
   CHECK(waitUntil([&] { return drained.load(); }, 3s));
 }
 
+TEST_CASE("a request that arrived while the loop was busy past the drain grace is answered, not reset", "[http]") {
+  // Found chasing a keep-alive request lost under reload in CI: libuv runs timers before
+  // it polls, so a sweep due after a busy stretch closed an idle connection whose next
+  // request was already in its socket, unread — the client got a reset.
+  Engine e(http::Limits{}, [](http::Request&, http::Response& res) { res.end("served"); });
+  RawConn c(e.port());
+  c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  REQUIRE(c.readResponse());
+  e.onLoop([&] {
+    e.server().drain([] {});
+    c.send("GET /next HTTP/1.1\r\nHost: x\r\n\r\n");  // on its way while the loop is busy:
+    std::this_thread::sleep_for(1600ms);                // past the grace (500 ms) and a sweep (1 s)
+  });
+  auto r = c.readResponse(3s);
+  REQUIRE(r);
+  CHECK(r->body == "served");
+  CHECK(r->headers["connection"] == "close");
+  c.readUntilClose(3s);
+  CHECK(c.closed());
+}
+
 TEST_CASE("the head limit counts header bytes, not just the request line", "[http]") {
   http::Limits l;
   l.max_header_bytes = 256;
