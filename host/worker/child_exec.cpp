@@ -14,7 +14,7 @@
 //    worker died, however) and kKillTree (a timeout, a cap, the worker exiting) SIGKILL
 //    every descendant, then the supervisor; any other signal is passed on to PROGRAM's
 //    group while it has members.
-#include "worker/child_processes.h"
+#include "worker/child_exec.h"
 
 #include <cerrno>
 #include <csignal>

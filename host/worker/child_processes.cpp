@@ -72,7 +72,17 @@ std::string findProgram(const std::string& file, const std::string& cwd) {
   return {};
 }
 
-ChildProcesses::ChildProcesses(uv_loop_t* loop, std::string exe) : loop_(loop), exe_(std::move(exe)) {
+std::string findSupervisor(const std::string& hostdPath) {
+  // A hostd that was replaced on disk (an upgrade) runs its own build's supervisor: itself.
+  if (hostdPath.empty() || hostdPath.find(" (deleted)") != std::string::npos) return {};
+  std::string dir = hostdPath.substr(0, hostdPath.rfind('/'));
+  for (const std::string& candidate : {dir + "/hostd-supervise", dir + "/../libexec/hostd/hostd-supervise"})
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  return {};
+}
+
+ChildProcesses::ChildProcesses(uv_loop_t* loop, std::string exe, std::string supervisor)
+    : loop_(loop), exe_(std::move(exe)), supervisor_(std::move(supervisor)) {
   for (char** e = environ; e && *e; ++e)
     if (std::strncmp(*e, "HOSTD_", 6) != 0) env_.emplace_back(*e);
 }
@@ -128,7 +138,8 @@ uint64_t ChildProcesses::start(const std::vector<std::string>& argv, const hostd
   }
 
   std::string parent = std::to_string(getpid());
-  std::vector<const char*> args{exe_.c_str(), "--child-exec", parent.c_str()};
+  const bool helper = !supervisor_.empty();
+  std::vector<const char*> args{helper ? supervisor_.c_str() : exe_.c_str(), "--child-exec", parent.c_str()};
   for (const std::string& a : argv) args.push_back(a.c_str());
   args.push_back(nullptr);
   std::vector<char*> env;
@@ -161,7 +172,7 @@ uint64_t ChildProcesses::start(const std::vector<std::string>& argv, const hostd
   }
   uv_process_options_t po{};
   po.exit_cb = &onExit;
-  po.file = app::kRunningBinary;  // exe_ is argv[0]
+  po.file = helper ? supervisor_.c_str() : app::kRunningBinary;  // (exe_ is then argv[0])
   po.args = const_cast<char**>(args.data());
   po.env = env.data();
   po.cwd = o.cwd;

@@ -1,13 +1,16 @@
 // Child processes of a worker (the SDK's exec / exec_file / spawn), on the worker's loop.
 //
-// Every child is started through the hostd binary itself in "--child-exec" mode: a small
-// supervisor (worker/child_exec.cpp) that runs the program in its own process group, tells
+// Every child is started through a small supervisor (worker/child_exec.cpp, built as the
+// static executable hostd-supervise, or the hostd binary itself in "--child-exec" mode
+// where that is missing) that runs the program in its own process group, tells
 // the worker over a status pipe when the program and its group have ended, and kills
 // everything below it when the worker dies — even by SIGKILL — or asks it to (a timeout,
 // an output cap, the worker exiting). child_kill signals go through it to the program.
 // Children see the worker's environment minus HOSTD_*, stdin = /dev/null, and no other
 // inherited descriptor.
 #pragma once
+
+#include "worker/child_exec.h"
 
 #include <hostd/plugin.h>
 #include <uv.h>
@@ -21,8 +24,9 @@ namespace hostd::worker {
 
 class ChildProcesses {
  public:
-  /// exe: the hostd binary (the trampoline).
-  ChildProcesses(uv_loop_t* loop, std::string exe);
+  /// exe: the hostd binary, for argv[0] of "hostd --child-exec" when `supervisor` (the
+  /// hostd-supervise executable, findSupervisor()) is "".
+  ChildProcesses(uv_loop_t* loop, std::string exe, std::string supervisor);
   ChildProcesses(const ChildProcesses&) = delete;
   ChildProcesses& operator=(const ChildProcesses&) = delete;
 
@@ -60,6 +64,7 @@ class ChildProcesses {
 
   uv_loop_t* loop_;
   std::string exe_;
+  std::string supervisor_;
   std::vector<std::string> env_;
   std::map<uint64_t, Child*> children_;  ///< not reported yet
   std::map<uint64_t, Child*> lingering_; ///< reported; the supervisor still watches leftovers
@@ -70,10 +75,9 @@ class ChildProcesses {
 /// given if it holds '/', else the first executable match in PATH. Empty if there is none.
 std::string findProgram(const std::string& file, const std::string& cwd = "");
 
-/// main() of "hostd --child-exec WORKER_PID PROGRAM ARGS..." (worker/child_exec.cpp).
-int runChildExec(int argc, char** argv);
-/// The supervisor's reserved signals: the worker is gone / kill everything below it.
-int childExecParentGoneSignal();
-int childExecKillTreeSignal();
+/// The supervisor to exec for each child: hostd-supervise next to this hostd (build tree)
+/// or in <prefix>/libexec/hostd/ (installed) when it is there, else "" (ChildProcesses
+/// then runs the hostd binary itself in --child-exec mode). `hostdPath`: this hostd.
+std::string findSupervisor(const std::string& hostdPath);
 
 }  // namespace hostd::worker

@@ -193,7 +193,7 @@ int Worker::run() {
   services_.sendMessage = [this](const std::string& encoded) { channel_->send(ipc::MsgType::Message, encoded); };
   services_.state = &state_;
   std::string exe = app::selfExecutable();
-  children_ = std::make_unique<ChildProcesses>(loop_, exe.empty() ? "/proc/self/exe" : exe);
+  children_ = std::make_unique<ChildProcesses>(loop_, exe.empty() ? app::kRunningBinary : exe, findSupervisor(exe));
   services_.children = children_.get();
   startThreadPool(loop_, env_.config.thread_pool);
   const hostd_host_api* api = makeHostApi(&services_);

@@ -32,6 +32,12 @@ TEST_CASE("exec runs a shell command and returns its output", "[e2e][children]")
   CHECK(s.get("/exec?cmd=echo+oops+1>%262;+exit+3") == "status=0\ncode=3\nsignal=0\nout=\nerr=oops\n\nmessage=\n");
 }
 
+TEST_CASE("children run under the small static hostd-supervise, not the hostd binary", "[e2e][children]") {
+  Server s;
+  // The shell's parent is its supervisor.
+  CHECK(s.get("/exec?cmd=cat+/proc/$PPID/comm") == "status=0\ncode=0\nsignal=0\nout=hostd-supervise\n\nerr=\nmessage=\n");
+}
+
 TEST_CASE("children run in cwd, without the worker's HOSTD_* environment, killable by id", "[e2e][children]") {
   Server s;
   CHECK(s.get("/exec?cmd=pwd&cwd=/tmp") == "status=0\ncode=0\nsignal=0\nout=/tmp\n\nerr=\nmessage=\n");

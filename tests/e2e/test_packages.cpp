@@ -29,7 +29,8 @@ TEST_CASE("cpack builds hostd and hostd-dev, and a plugin built from the unpacke
   }
   const std::string prefix = root + HOSTD_INSTALL_PREFIX;
   for (const char* f : {"/bin/hostd", "/bin/hostctl", "/etc/hostd/server.ini", "/lib/systemd/system/hostd.service",
-                        "/etc/logrotate.d/hostd", "/include/hostd/plugin.h", "/include/hostd/plugin.hpp", "/share/pkgconfig/hostd-sdk.pc",
+                        "/etc/logrotate.d/hostd", "/libexec/hostd/hostd-supervise", "/include/hostd/plugin.h",
+                        "/include/hostd/plugin.hpp", "/share/pkgconfig/hostd-sdk.pc",
                         "/share/doc/hostd-dev/html/index.html"}) {  // the SDK reference (doxygen)
     INFO(f);
     CHECK(fs::exists(prefix + f));
@@ -43,7 +44,11 @@ TEST_CASE("cpack builds hostd and hostd-dev, and a plugin built from the unpacke
   src.write("pkgplug.cpp",
             "#include <hostd/plugin.hpp>\n"
             "struct P : hostd::Handler {\n"
-            "  void on_request(hostd::Request&, hostd::Response& res) override { res.send(\"from the package\\n\"); }\n"
+            "  void on_request(hostd::Request&, hostd::Response& res) override {\n"
+            "    hostd::exec(\"cat /proc/$PPID/comm\", [res](hostd::ExecResult& r) mutable {\n"
+            "      res.send(\"from the package, a child under \" + r.out);\n"
+            "    });\n"
+            "  }\n"
             "};\nHOSTD_PLUGIN(P, \"pkgplug\", \"1.0\")\n");
   const std::string build = work.path() + "/build";
   RunResult conf = runProgram("cmake", {"-S", src.path(), "-B", build, "-DCMAKE_PREFIX_PATH=" + prefix}, Ms(120000));
@@ -58,7 +63,7 @@ TEST_CASE("cpack builds hostd and hostd-dev, and a plugin built from the unpacke
   uint16_t port = h.port();
   auto r = httpGet(port, "/");
   REQUIRE(r);
-  CHECK(r->body == "from the package\n");
+  CHECK(r->body == "from the package, a child under hostd-supervise\n");  // found in libexec/hostd
   RunResult status = runProgram(prefix + "/bin/hostctl", {"-c", h.configPath(), "status"});
   CHECK(status.exitCode == 0);
   CHECK_THAT(status.output, Catch::Contains("plugin pkgplug 1.0"));
