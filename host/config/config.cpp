@@ -128,6 +128,7 @@ const std::map<std::string, std::vector<std::string>>& knownKeys() {
       {"limits", {"max_header_bytes", "max_body_bytes", "header_timeout", "keepalive_timeout", "body_timeout",
                   "send_timeout", "max_output_buffer"}},
       {"log", {"level", "access", "access_format", "file"}},
+      {"children", {"max_per_worker", "max_queued", "queue_timeout_ms"}},
       {"control", {"socket"}},
       {"metrics", {"listen"}},
       {"state", {"backend", "url", "prefix", "timeout_ms", "wait_for_redis"}},
@@ -361,6 +362,9 @@ Config parseConfig(std::string_view text, const std::string& file, unsigned cpuC
   c.body_timeout = unsigned(r.number("limits.body_timeout", 60, 1, 3600));
   c.send_timeout = unsigned(r.number("limits.send_timeout", 30, 1, 3600));
   c.max_output_buffer = size_t(r.number("limits.max_output_buffer", 1048576, 4096, UINT64_C(1) << 30));
+  c.children_max = unsigned(r.number("children.max_per_worker", 32, 1, 4096));
+  c.children_max_queued = unsigned(r.number("children.max_queued", 1024, 0, 65536));
+  c.children_queue_timeout_ms = unsigned(r.number("children.queue_timeout_ms", 10000, 1, 600000));
 
   c.log_level = lower(r.text("log.level", "information"));
   static const std::set<std::string> levels = {"fatal", "critical", "error", "warning", "notice", "information",
@@ -465,6 +469,9 @@ std::string toJson(const Config& c) {
   o.set("body_timeout", c.body_timeout);
   o.set("send_timeout", c.send_timeout);
   o.set("max_output_buffer", std::to_string(c.max_output_buffer));
+  o.set("children_max", c.children_max);
+  o.set("children_max_queued", c.children_max_queued);
+  o.set("children_queue_timeout_ms", c.children_queue_timeout_ms);
   o.set("on_exception", int(c.on_exception));
   o.set("log_level", c.log_level);
   o.set("control_socket", c.control_socket);
@@ -534,6 +541,9 @@ Config fromJson(const std::string& json) {
     c.body_timeout = o->getValue<unsigned>("body_timeout");
     c.send_timeout = o->getValue<unsigned>("send_timeout");
     c.max_output_buffer = std::stoull(o->getValue<std::string>("max_output_buffer"));
+    c.children_max = o->getValue<unsigned>("children_max");
+    c.children_max_queued = o->getValue<unsigned>("children_max_queued");
+    c.children_queue_timeout_ms = o->getValue<unsigned>("children_queue_timeout_ms");
     c.on_exception = OnException(o->getValue<int>("on_exception"));
     c.log_level = o->getValue<std::string>("log_level");
     c.control_socket = o->getValue<std::string>("control_socket");

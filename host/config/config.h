@@ -88,6 +88,12 @@ struct Config {
   unsigned body_timeout = 60;        ///< the whole request body must arrive within this
   unsigned send_timeout = 30;        ///< a client that takes no output for this long is closed
   size_t max_output_buffer = 1048576; ///< unsent bytes past which a connection stops parsing
+  /// [children]: at most this many live children (programs under their supervisors) per
+  /// worker; further exec/exec_file/spawn calls wait in a queue of max_queued (FIFO) for at
+  /// most queue_timeout_ms, and fail at once (HOSTD_EUNAVAILABLE) when the queue is full.
+  unsigned children_max = 32;
+  unsigned children_max_queued = 1024;
+  unsigned children_queue_timeout_ms = 10000;
   OnException on_exception = OnException::Respond;
   std::string log_level = "information";
   std::string access_log;  ///< [log] access: "" = off

@@ -72,6 +72,9 @@ void eachField(HB& hb, F f) {
   f(hb.accepted);
   f(hb.active);
   f(hb.children);
+  f(hb.childrenQueued);
+  f(hb.childrenRefused);
+  f(hb.childrenExpired);
   for (auto& v : hb.statusClass) f(v);
   f(hb.bytesIn);
   f(hb.bytesOut);

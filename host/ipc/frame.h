@@ -59,6 +59,9 @@ struct Heartbeat {
   uint64_t accepted = 0;  ///< connections accepted
   uint64_t active = 0;    ///< connections open now
   uint64_t children = 0;  ///< child processes running now
+  uint64_t childrenQueued = 0;   ///< exec/spawn calls waiting for a free slot ([children])
+  uint64_t childrenRefused = 0;  ///< calls refused at once: the queue was full (since start)
+  uint64_t childrenExpired = 0;  ///< calls that waited queue_timeout_ms in vain (since start)
   // Counted only with [metrics] listen (otherwise 0): answers by status class 1xx..5xx,
   // request/response bytes, and the request-duration histogram: kDurationBoundsUs[i] is
   // bucket i's upper bound, the last bucket is everything slower.
@@ -72,7 +75,7 @@ struct Heartbeat {
   /// Adds one finished request.
   void countRequest(int status, uint64_t in, uint64_t out, uint64_t durationUs);
 };
-constexpr size_t kHeartbeatSize = 8 * (4 + 5 + 3 + Heartbeat::kBuckets);
+constexpr size_t kHeartbeatSize = 8 * (7 + 5 + 3 + Heartbeat::kBuckets);
 std::string encodeHeartbeat(const Heartbeat& hb);
 /// False if the payload has the wrong size.
 bool decodeHeartbeat(std::string_view payload, Heartbeat* out);

@@ -412,6 +412,10 @@ void Master::onSignal(int sig) {
         log_.information("[H0118] " + describe(*w) + " requests=" + std::to_string(w->counters.requests) +
                          " accepted=" + std::to_string(w->counters.accepted) +
                          " active=" + std::to_string(w->counters.active) +
+                         " children=" + std::to_string(w->counters.children) +
+                         " children_queued=" + std::to_string(w->counters.childrenQueued) +
+                         " children_refused=" + std::to_string(w->counters.childrenRefused) +
+                         " children_timed_out=" + std::to_string(w->counters.childrenExpired) +
                          (w->handoffFd >= 0 ? " handed_off=" + std::to_string(w->handedOff) : std::string()));
       }
       break;

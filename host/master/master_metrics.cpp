@@ -17,6 +17,8 @@ void family(std::ostringstream& out, const char* name, const char* type, const c
 void accumulate(ipc::Heartbeat& into, const ipc::Heartbeat& hb) {
   into.requests += hb.requests;
   into.accepted += hb.accepted;
+  into.childrenRefused += hb.childrenRefused;
+  into.childrenExpired += hb.childrenExpired;
   for (size_t i = 0; i < 5; ++i) into.statusClass[i] += hb.statusClass[i];
   into.bytesIn += hb.bytesIn;
   into.bytesOut += hb.bytesOut;
@@ -53,11 +55,12 @@ void Master::retireCounters(const WorkerProcess& wp) { accumulate(retired_[wp.sl
 std::string Master::metricsText() {
   // Per slot: the workers gone (retired_) plus those alive, so counters never go down.
   std::map<int, ipc::Heartbeat> total = retired_;
-  std::map<int, uint64_t> open, children;
+  std::map<int, uint64_t> open, children, queued;
   for (auto& [serial, w] : workers_) {
     accumulate(total[w->slot], w->counters);
     open[w->slot] += w->counters.active;
     children[w->slot] += w->counters.children;
+    queued[w->slot] += w->counters.childrenQueued;
   }
   std::ostringstream out;
   static const char* const kClass[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
@@ -104,6 +107,17 @@ std::string Master::metricsText() {
   out << "hostd_state_writes_total " << stateWrites_ << "\n";
   family(out, "hostd_child_processes", "gauge", "Child processes the plugins run now, by worker slot.");
   for (auto& [slot, n] : children) out << "hostd_child_processes{worker=\"" << slot << "\"} " << n << "\n";
+  family(out, "hostd_child_processes_queued", "gauge",
+         "exec/spawn calls waiting for a free child slot ([children] max_per_worker), by worker slot.");
+  for (auto& [slot, n] : queued) out << "hostd_child_processes_queued{worker=\"" << slot << "\"} " << n << "\n";
+  family(out, "hostd_child_processes_refused_total", "counter",
+         "exec/spawn calls that did not start: queue full (refused) or queue_timeout_ms passed (timed_out).");
+  for (auto& [slot, t] : total) {
+    out << "hostd_child_processes_refused_total{worker=\"" << slot << "\",reason=\"queue_full\"} " << t.childrenRefused
+        << "\n";
+    out << "hostd_child_processes_refused_total{worker=\"" << slot << "\",reason=\"timed_out\"} " << t.childrenExpired
+        << "\n";
+  }
   family(out, "hostd_quarantined_routes_total", "counter", "Routes quarantined after crashing or hanging workers.");
   out << "hostd_quarantined_routes_total " << quarantines_ << "\n";
   family(out, "hostd_workers", "gauge", "Worker processes, by state.");

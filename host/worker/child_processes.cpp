@@ -81,8 +81,11 @@ std::string findSupervisor(const std::string& hostdPath) {
   return {};
 }
 
-ChildProcesses::ChildProcesses(uv_loop_t* loop, std::string exe, std::string supervisor)
-    : loop_(loop), exe_(std::move(exe)), supervisor_(std::move(supervisor)) {
+ChildProcesses::ChildProcesses(uv_loop_t* loop, std::string exe, std::string supervisor, Limits limits)
+    : loop_(loop), exe_(std::move(exe)), supervisor_(std::move(supervisor)), limits_(limits) {
+  uv_timer_init(loop_, &queueTimer_);
+  queueTimer_.data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&queueTimer_));  // never what keeps the loop alive
   for (char** e = environ; e && *e; ++e)
     if (std::strncmp(*e, "HOSTD_", 6) != 0) env_.emplace_back(*e);
 }
@@ -136,7 +139,32 @@ uint64_t ChildProcesses::start(const std::vector<std::string>& argv, const hostd
     *rc = HOSTD_ENOTFOUND;
     return 0;
   }
+  // Room now, and nobody waiting ahead: start. Else wait in line, or refuse.
+  const uint64_t id = nextId_++;
+  if (queue_.empty() && children_.size() + lingering_.size() < limits_.maxLive) return launch(id, argv, o, done, cbs, arg, rc);
+  if (queue_.size() >= limits_.maxQueued) {
+    ++refused_;
+    *rc = HOSTD_EUNAVAILABLE;
+    return 0;
+  }
+  Queued q;
+  q.id = id;
+  q.argv = argv;
+  q.opts = o;
+  if (o.cwd) q.cwd = o.cwd;
+  q.done = done;
+  if (cbs) q.cbs = *cbs;
+  q.arg = arg;
+  q.deadline = uv_now(loop_) + limits_.queueTimeoutMs;
+  queue_.push_back(std::move(q));
+  if (queue_.size() == 1) armQueueTimer();
+  *rc = HOSTD_OK;
+  return id;
+}
 
+uint64_t ChildProcesses::launch(uint64_t id, const std::vector<std::string>& argv, const hostd_exec_options& o,
+                                void (*done)(void*, const hostd_exec_result*), const hostd_spawn_callbacks* cbs,
+                                void* arg, int* rc) {
   std::string parent = std::to_string(getpid());
   const bool helper = !supervisor_.empty();
   std::vector<const char*> args{helper ? supervisor_.c_str() : exe_.c_str(), "--child-exec", parent.c_str()};
@@ -148,7 +176,7 @@ uint64_t ChildProcesses::start(const std::vector<std::string>& argv, const hostd
 
   auto* c = new Child;
   c->owner = this;
-  c->id = nextId_++;
+  c->id = id;
   c->buffered = done != nullptr;
   c->done = done;
   if (cbs) c->cbs = *cbs;
@@ -323,13 +351,84 @@ void ChildProcesses::release(Child& c) {
   if (!c.reported) return;
   lingering_.erase(c.id);
   closeHandle(&c.proc);
+  startQueued();  // a slot is free
+}
+
+void ChildProcesses::startQueued() {
+  while (!queue_.empty() && queue_.front().killedBy == 0 && children_.size() + lingering_.size() < limits_.maxLive) {
+    Queued q = std::move(queue_.front());
+    queue_.pop_front();
+    q.opts.cwd = q.cwd.empty() ? nullptr : q.cwd.c_str();
+    int rc = HOSTD_OK;
+    if (launch(q.id, q.argv, q.opts, q.done, q.done ? nullptr : &q.cbs, q.arg, &rc) == 0)
+      endUnstarted(q, HOSTD_ERROR, 0, "could not start " + q.argv[0] + " (uv_spawn failed)");
+  }
+  armQueueTimer();
+}
+
+void ChildProcesses::endUnstarted(const Queued& q, int status, int signal, const std::string& message) {
+  if (q.done) {
+    hostd_exec_result r{};
+    r.status = status;
+    r.exit_code = -1;
+    r.term_signal = signal;
+    r.message = hostd_str{message.data(), message.size()};
+    q.done(q.arg, &r);
+  } else if (q.cbs.on_exit) {
+    q.cbs.on_exit(q.arg, status, -1, signal);
+  }
+}
+
+void ChildProcesses::armQueueTimer() {
+  // Due for the first waiting call (FIFO: the earliest deadline), or now for one killed.
+  if (queue_.empty()) {
+    uv_timer_stop(&queueTimer_);
+    return;
+  }
+  uint64_t now = uv_now(loop_), due = queue_.front().deadline;
+  for (const Queued& q : queue_)
+    if (q.killedBy) due = now;
+  uv_timer_start(&queueTimer_, &onQueueTimer, due > now ? due - now : 0, 0);
+}
+
+void ChildProcesses::onQueueTimer(uv_timer_t* t) {
+  auto* self = static_cast<ChildProcesses*>(t->data);
+  const uint64_t now = uv_now(t->loop);
+  // Taken out first: a completion may call exec again (and queue behind the others).
+  std::vector<std::pair<Queued, bool>> over;  // (call, killed)
+  for (auto it = self->queue_.begin(); it != self->queue_.end();) {
+    if (it->killedBy || it->deadline <= now) {
+      over.emplace_back(std::move(*it), it->killedBy != 0);
+      it = self->queue_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& [q, killed] : over) {
+    if (killed) {
+      endUnstarted(q, HOSTD_OK, q.killedBy, "killed (signal " + std::to_string(q.killedBy) + ") before it started");
+    } else {
+      ++self->expired_;
+      endUnstarted(q, HOSTD_ETIMEDOUT, 0,
+                   "not started: no free child slot within " + std::to_string(self->limits_.queueTimeoutMs) +
+                       " ms ([children] max_per_worker = " + std::to_string(self->limits_.maxLive) + ")");
+    }
+  }
+  self->startQueued();
 }
 
 int ChildProcesses::kill(uint64_t id, int signum) {
-  auto it = children_.find(id);
-  if (it == children_.end() || it->second->supervisorExited) return HOSTD_ENOTFOUND;
   if (signum == childExecParentGoneSignal() || signum == childExecKillTreeSignal() || signum == SIGSTOP)
     return HOSTD_EINVAL;  // reserved for the supervisor / would stop the supervisor itself
+  for (Queued& q : queue_) {
+    if (q.id != id || q.killedBy) continue;
+    if (signum == 0) return HOSTD_OK;  // it exists (waiting)
+    q.killedBy = signum;  // ended from the timer, never from inside this call
+    armQueueTimer();
+    return HOSTD_OK;
+  }
+  auto it = children_.find(id);
+  if (it == children_.end() || it->second->supervisorExited) return HOSTD_ENOTFOUND;
   // The supervisor passes signals on to the program's group; SIGKILL cannot be passed on:
   // it ends everything below the supervisor instead.
   int sig = signum == SIGKILL ? childExecKillTreeSignal() : signum;
@@ -337,6 +436,8 @@ int ChildProcesses::kill(uint64_t id, int signum) {
 }
 
 void ChildProcesses::killAll() {
+  queue_.clear();  // the worker is exiting: calls that never started are dropped
+  uv_timer_stop(&queueTimer_);
   for (auto* set : {&children_, &lingering_})
     for (auto& [id, c] : *set)
       if (!c->supervisorExited) ::kill(c->proc.pid, childExecKillTreeSignal());

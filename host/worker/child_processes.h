@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <string>
 #include <vector>
@@ -24,9 +25,22 @@ namespace hostd::worker {
 
 class ChildProcesses {
  public:
+  /// [children]: at most maxLive children live at once (from start until the supervisor,
+  /// and whatever it still watches, is gone); past that, calls wait in a FIFO of maxQueued
+  /// for at most queueTimeoutMs (then they end with HOSTD_ETIMEDOUT, never started), and a
+  /// call that finds the queue full fails at once with HOSTD_EUNAVAILABLE.
+  struct Limits {
+    unsigned maxLive = 32;
+    unsigned maxQueued = 1024;
+    unsigned queueTimeoutMs = 10000;
+  };
+  /// What the SIGUSR2 line and the metrics show.
+  struct Counts {
+    uint64_t live = 0, queued = 0, refused = 0, expired = 0;
+  };
   /// exe: the hostd binary, for argv[0] of "hostd --child-exec" when `supervisor` (the
   /// hostd-supervise executable, findSupervisor()) is "".
-  ChildProcesses(uv_loop_t* loop, std::string exe, std::string supervisor);
+  ChildProcesses(uv_loop_t* loop, std::string exe, std::string supervisor, Limits limits);
   ChildProcesses(const ChildProcesses&) = delete;
   ChildProcesses& operator=(const ChildProcesses&) = delete;
 
@@ -40,14 +54,40 @@ class ChildProcesses {
   /// SIGKILL to every child's process group: the worker is exiting.
   void killAll();
   size_t running() const { return children_.size(); }
+  Counts counts() const {
+    return Counts{children_.size() + lingering_.size(), queue_.size(), refused_, expired_};
+  }
 
   struct Child;  ///< (public only for the libuv callbacks in the .cpp)
 
  private:
-  /// Starts argv (argv[0] = program); either done (buffered) or cbs (streaming) is set.
+  /// A call waiting for a free slot (everything start() was given, copied).
+  struct Queued {
+    uint64_t id = 0;
+    std::vector<std::string> argv;
+    hostd_exec_options opts{};
+    std::string cwd;
+    void (*done)(void*, const hostd_exec_result*) = nullptr;
+    hostd_spawn_callbacks cbs{};
+    void* arg = nullptr;
+    uint64_t deadline = 0;  ///< uv_now past which it gives up
+    int killedBy = 0;       ///< kill() before it started: reported from the timer
+  };
+  /// Checks argv and options, then starts it now or queues it (see Limits); either done
+  /// (buffered) or cbs (streaming) is set.
   uint64_t start(const std::vector<std::string>& argv, const hostd_exec_options* opts,
                  void (*done)(void*, const hostd_exec_result*), const hostd_spawn_callbacks* cbs, void* arg,
                  int* rc);
+  /// Starts a checked call under id. 0 and *rc = HOSTD_ERROR if uv_spawn failed.
+  uint64_t launch(uint64_t id, const std::vector<std::string>& argv, const hostd_exec_options& o,
+                  void (*done)(void*, const hostd_exec_result*), const hostd_spawn_callbacks* cbs, void* arg,
+                  int* rc);
+  /// Starts queued calls while there is room, in order.
+  void startQueued();
+  /// Ends a call that never started: the completion gets status, exit_code -1, signal.
+  static void endUnstarted(const Queued& q, int status, int signal, const std::string& message);
+  static void onQueueTimer(uv_timer_t* t);
+  void armQueueTimer();
   static void onExit(uv_process_t* p, int64_t status, int signal);
   static void onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
   static void onStatus(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
@@ -69,6 +109,10 @@ class ChildProcesses {
   std::map<uint64_t, Child*> children_;  ///< not reported yet
   std::map<uint64_t, Child*> lingering_; ///< reported; the supervisor still watches leftovers
   uint64_t nextId_ = 1;
+  Limits limits_;
+  std::deque<Queued> queue_;
+  uv_timer_t queueTimer_{};
+  uint64_t refused_ = 0, expired_ = 0;
 };
 
 /// Resolves a program like execvp would, from directory cwd (empty: the current one): as

@@ -193,7 +193,10 @@ int Worker::run() {
   services_.sendMessage = [this](const std::string& encoded) { channel_->send(ipc::MsgType::Message, encoded); };
   services_.state = &state_;
   std::string exe = app::selfExecutable();
-  children_ = std::make_unique<ChildProcesses>(loop_, exe.empty() ? app::kRunningBinary : exe, findSupervisor(exe));
+  ChildProcesses::Limits childLimits{env_.config.children_max, env_.config.children_max_queued,
+                                     env_.config.children_queue_timeout_ms};
+  children_ = std::make_unique<ChildProcesses>(loop_, exe.empty() ? app::kRunningBinary : exe, findSupervisor(exe),
+                                               childLimits);
   services_.children = children_.get();
   startThreadPool(loop_, env_.config.thread_pool);
   const hostd_host_api* api = makeHostApi(&services_);
@@ -426,7 +429,13 @@ void Worker::sendHeartbeat() {
   hb.requests = s.requests;
   hb.accepted = s.accepted;
   hb.active = server_->connectionCount();
-  hb.children = children_ ? children_->running() : 0;
+  if (children_) {
+    ChildProcesses::Counts c = children_->counts();
+    hb.children = c.live;
+    hb.childrenQueued = c.queued;
+    hb.childrenRefused = c.refused;
+    hb.childrenExpired = c.expired;
+  }
   channel_->send(ipc::MsgType::Heartbeat, ipc::encodeHeartbeat(hb));
 }
 

@@ -191,7 +191,7 @@ uint16_t HostdProcess::port() {
   return uint16_t(std::stoi(addr.substr(addr.rfind(':') + 1)));
 }
 
-std::vector<pid_t> HostdProcess::workerPids() const {
+std::vector<pid_t> childrenOf(pid_t parent) {
   std::vector<pid_t> out;
   DIR* d = opendir("/proc");
   if (!d) return out;
@@ -200,12 +200,14 @@ std::vector<pid_t> HostdProcess::workerPids() const {
     if (pid <= 0) continue;
     char state = 0;
     pid_t ppid = 0;
-    if (readStat(pid, &state, &ppid) && ppid == pid_ && state != 'Z') out.push_back(pid);
+    if (readStat(pid, &state, &ppid) && ppid == parent && state != 'Z') out.push_back(pid);
   }
   closedir(d);
   std::sort(out.begin(), out.end());
   return out;
 }
+
+std::vector<pid_t> HostdProcess::workerPids() const { return childrenOf(pid_); }
 
 bool HostdProcess::waitForWorkerCount(size_t n, Ms timeout) {
   return waitUntil([&] { return workerPids().size() == n; }, timeout);

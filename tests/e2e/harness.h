@@ -104,6 +104,8 @@ std::map<std::string, std::string> askEachWorker(uint16_t port, const std::strin
 std::vector<std::string> requestMany(uint16_t port, const std::string& target, int clients, int each);
 
 bool processAlive(pid_t pid);
+/// Live (non-zombie) direct children of a process, sorted.
+std::vector<pid_t> childrenOf(pid_t parent);
 /// CPU time (user + system) a process used so far, in seconds.
 double cpuSeconds(pid_t pid);
 /// readlink of every /proc/<pid>/fd entry.

@@ -4,7 +4,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <csignal>
+#include <memory>
+#include <thread>
 #include <sys/stat.h>
 
 using namespace hostd::test;
@@ -204,4 +208,63 @@ TEST_CASE("children and what they started die with their worker, even by kill -9
   s.h.signal(SIGTERM);
   REQUIRE(s.h.waitExit(10s));
   CHECK(waitUntil([&] { return allGone(second); }, 5s));
+}
+
+TEST_CASE("a flood of exec calls never runs more than max_per_worker children, the rest wait in order",
+          "[e2e][children]") {
+  HostdProcess h(testConfig("shareplug", 1, "[children]\nmax_per_worker = 3\nmax_queued = 5\nqueue_timeout_ms = 20000\n"));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  pid_t worker = h.workerPids().at(0);
+  // 8 at once: 3 run, 5 wait; a 9th finds the queue full and is refused at once.
+  std::vector<std::unique_ptr<RawConn>> conns;
+  for (int i = 0; i < 8; ++i) {
+    conns.push_back(std::make_unique<RawConn>(port));
+    REQUIRE(conns.back()->send("GET /exec?cmd=sleep+0.3 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  }
+  REQUIRE(waitUntil([&] { return childrenOf(worker).size() == 3; }, 5s));
+  auto refused = httpGet(port, "/exec?cmd=true", 5s);
+  REQUIRE(refused);
+  CHECK(refused->status == 400);
+  CHECK_THAT(refused->body, Catch::Contains("max_per_worker"));
+  size_t most = 0;
+  std::atomic<int> answered{0};
+  std::thread reader([&] {
+    for (auto& c : conns) {
+      auto r = c->readResponse(20s);
+      if (r && r->body == "status=0\ncode=0\nsignal=0\nout=\nerr=\nmessage=\n") ++answered;
+    }
+  });
+  // While they run, never more than 3 supervisors below the worker.
+  auto until = std::chrono::steady_clock::now() + 20s;
+  while (answered < 8 && std::chrono::steady_clock::now() < until) {
+    most = std::max(most, childrenOf(worker).size());
+    std::this_thread::sleep_for(5ms);
+  }
+  reader.join();
+  CHECK(answered == 8);  // every waiting call ran, none was lost
+  CHECK(most <= 3);
+  // The SIGUSR2 line counts it (from the worker's heartbeat, once a second).
+  CHECK(waitUntil([&] {
+    h.signal(SIGUSR2);
+    return h.waitForLog("children=0 children_queued=0 children_refused=1 children_timed_out=0", 300ms);
+  }, 5s));
+}
+
+TEST_CASE("a call waiting longer than queue_timeout_ms for a child slot ends with HOSTD_ETIMEDOUT, never started",
+          "[e2e][children]") {
+  HostdProcess h(testConfig("shareplug", 1, "[children]\nmax_per_worker = 1\nqueue_timeout_ms = 300\n"));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  RawConn busy(port);
+  REQUIRE(busy.send("GET /exec?cmd=sleep+2 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  pid_t worker = h.workerPids().at(0);
+  REQUIRE(waitUntil([&] { return childrenOf(worker).size() == 1; }, 5s));
+  auto waited = httpGet(port, "/exec?cmd=true", 5s);
+  REQUIRE(waited);
+  CHECK(waited->body == "status=-8\ncode=-1\nsignal=0\nout=\nerr=\nmessage=not started: no free child slot within 300 ms "
+                        "([children] max_per_worker = 1)\n");
+  auto first = busy.readResponse(5s);
+  REQUIRE(first);
+  CHECK_THAT(first->body, Catch::StartsWith("status=0\ncode=0\n"));
 }

@@ -291,6 +291,21 @@ TEST_CASE("a bad [state] value names the key and what was expected", "[config]")
   CHECK_THAT(refusal("[state]\nwait_for_redis = 3601\n"), Catch::Contains("[state] wait_for_redis"));
 }
 
+TEST_CASE("[children] bounds: defaults, limits, and what a worker receives", "[config]") {
+  Config d = parse("");
+  CHECK(d.children_max == 32);
+  CHECK(d.children_max_queued == 1024);
+  CHECK(d.children_queue_timeout_ms == 10000);
+  Config c = parse("[children]\nmax_per_worker = 4\nmax_queued = 0\nqueue_timeout_ms = 250\n");
+  Config back = fromJson(toJson(c));
+  CHECK(back.children_max == 4);
+  CHECK(back.children_max_queued == 0);
+  CHECK(back.children_queue_timeout_ms == 250);
+  CHECK_THAT(refusal("[children]\nmax_per_worker = 0\n"), Catch::Contains("[children] max_per_worker"));
+  CHECK_THAT(refusal("[children]\nqueue_timeout_ms = 0\n"), Catch::Contains("[children] queue_timeout_ms"));
+  CHECK_THAT(refusal("[children]\nmax = 3\n"), Catch::Contains("unknown key \"max\" in [children]"));
+}
+
 TEST_CASE("wait_for_redis and thread_pool: defaults, bounds, and what a worker receives", "[config]") {
   Config d = parse("");
   CHECK(d.state.wait_for_redis_s == 0);

@@ -96,8 +96,11 @@ extern "C" {
 #define HOSTD_ECLOSED (-5)     /**< the client connection is gone; the data was discarded */
 #define HOSTD_ETOOBIG (-6)     /**< too large: a message or state entry past #HOSTD_MAX_MESSAGE,
                                     or a child's output past max_output (1.1) */
-#define HOSTD_EUNAVAILABLE (-7) /**< the shared-state backend cannot be reached (1.2) */
-#define HOSTD_ETIMEDOUT (-8)   /**< a child process ran past its timeout (1.2) */
+#define HOSTD_EUNAVAILABLE (-7) /**< the shared-state backend cannot be reached, or no child
+                                     process can be started now: [children] max_per_worker
+                                     run and max_queued calls already wait (1.2) */
+#define HOSTD_ETIMEDOUT (-8)   /**< a child process ran past its timeout, or waited past
+                                    [children] queue_timeout_ms for a slot and never ran (1.2) */
 #define HOSTD_ESTALE (-9)      /**< the request/response handle belongs to a request that has
                                     ended; nothing was done (1.3; older hosts could not tell) */
 /** @} */
@@ -396,6 +399,15 @@ typedef struct hostd_host_api {
    * everything it started (also what left its group, e.g. timeout(1), a daemon).
    * HOSTD_ENOTFOUND: no such program (looked up from opts->cwd); HOSTD_EINVAL: bad
    * options (opts->size too small, cwd not a directory).
+   *
+   * Bounded: at most [children] max_per_worker (default 32) children of a worker are live
+   * at once (until the program and what it left running are gone). A call beyond that
+   * waits, first in first out, and starts when one ends; its timeout_ms counts from
+   * then. It waits at most [children] queue_timeout_ms (default 10000): then it ends
+   * without running, status #HOSTD_ETIMEDOUT, exit_code -1, and a message saying so. With
+   * [children] max_queued (default 1024) calls already waiting, the call fails at once:
+   * #HOSTD_EUNAVAILABLE (spawn: 0). child_kill of a waiting child ends it (on_exit with
+   * the signal) without running it.
    * @{
    */
   /** Runs `/bin/sh -c command`; done(arg, result) once it ended and its output is read. */

@@ -652,6 +652,8 @@ inline std::vector<const char*> c_args(const std::vector<std::string>& args) {
 inline void check_start(int rc, const char* what, const std::string& program) {
   if (rc == HOSTD_ENOTFOUND) throw Error(std::string(what) + ": program not found: " + program, rc);
   if (rc == HOSTD_EINVAL) throw Error(std::string(what) + ": bad options (is cwd a directory?)", rc);
+  if (rc == HOSTD_EUNAVAILABLE)
+    throw Error(std::string(what) + ": too many children: [children] max_per_worker run and max_queued wait", rc);
   check(rc, what);
 }
 }  // namespace detail
@@ -688,7 +690,9 @@ inline uint64_t spawn(const std::string& file, const std::vector<std::string>& a
   uint64_t id = h.spawn(file.c_str(), argv.data(), &o, &cbs, box);
   if (id == 0) {
     delete box;
-    throw Error("hostd::spawn: cannot start " + file + " (not found or not executable)", HOSTD_ENOTFOUND);
+    throw Error("hostd::spawn: cannot start " + file +
+                    " (not found, not executable, bad options, or [children] max_queued calls already wait)",
+                HOSTD_ENOTFOUND);
   }
   return id;
 }
