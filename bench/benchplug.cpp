@@ -3,6 +3,8 @@
 //   /echo    the request body back
 //   /64k     a 64 KiB body
 //   /stream  1 MiB streamed chunked, 64 KiB writes with back-pressure (also /1m)
+//   /exec       hostd::exec("true"), answered with the exit code      (bench/exec.sh)
+//   /exec-file  hostd::exec_file("/bin/true"), likewise
 #include <hostd/plugin.hpp>
 
 #include <memory>
@@ -22,6 +24,8 @@ void pump(hostd::Response res, std::shared_ptr<int> left) {
   res.on_drain([res, left]() mutable { pump(res, left); });
 }
 
+std::string code(const hostd::ExecResult& r) { return std::to_string(r.exit_code) + "\n"; }
+
 }  // namespace
 
 struct Bench : hostd::Handler {
@@ -31,6 +35,9 @@ struct Bench : hostd::Handler {
     if (path == "/echo") res.send(req.body());
     else if (path == "/64k") res.send(k64k);
     else if (path == "/stream" || path == "/1m") pump(res, std::make_shared<int>(16));
+    else if (path == "/exec") hostd::exec("true", [res](hostd::ExecResult& r) mutable { res.send(code(r)); });
+    else if (path == "/exec-file")
+      hostd::exec_file("/bin/true", {}, [res](hostd::ExecResult& r) mutable { res.send(code(r)); });
     else res.send(kHello);
   }
 };

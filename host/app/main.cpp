@@ -8,11 +8,16 @@
 
 #include <Poco/Exception.h>
 
+#include <sys/prctl.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 
 int main(int argc, char** argv) {
+  // Workers and probes are exec'd through /proc/self/exe (app/self_exe.h), which would make
+  // their name "exe" in top, pgrep and killall: name every hostd process "hostd".
+  prctl(PR_SET_NAME, "hostd", 0, 0, 0);
   // A worker's child process on its way to exec (see worker/child_processes.h).
   if (argc >= 4 && std::strcmp(argv[1], "--child-exec") == 0) return hostd::worker::runChildExec(argc, argv);
   if (std::getenv(hostd::ipc::kEnvWorkerId)) return hostd::worker::runWorker();

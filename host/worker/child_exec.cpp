@@ -25,11 +25,14 @@
 #include <fcntl.h>
 #include <fstream>
 #include <map>
+#include <spawn.h>
 #include <string>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
+
+extern char** environ;
 
 namespace hostd::worker {
 namespace {
@@ -71,17 +74,29 @@ std::vector<pid_t> descendants(pid_t root) {
   _exit(137);
 }
 
-[[noreturn]] void runProgram(char** argv) {
-  setpgid(0, 0);  // (the parent does it too: whichever runs first)
-  close(kStatusFd);
+/// Starts PROGRAM in a process group of its own, with no signal blocked and without the
+/// status pipe: posix_spawn (a vfork-style clone in glibc, no copy of our page tables),
+/// so a child costs about one exec. -1 if it could not be started (said on stderr).
+pid_t startProgram(char** argv) {
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
   sigset_t none;
   sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-  execvp(argv[0], argv);
-  std::string msg = std::string("hostd: cannot run ") + argv[0] + ": " + std::strerror(errno) + "\n";
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addclose(&actions, kStatusFd);
+  pid_t pid = -1;
+  int err = posix_spawnp(&pid, argv[0], &actions, &attr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (err == 0) return pid;
+  std::string msg = std::string("hostd: cannot run ") + argv[0] + ": " + std::strerror(err) + "\n";
   ssize_t ignored = write(2, msg.data(), msg.size());
   (void)ignored;
-  _exit(127);
+  return -1;
 }
 
 void reportEnd(int status) {
@@ -114,10 +129,11 @@ int runChildExec(int argc, char** argv) {
   if (close_range(kStatusFd + 1, ~0U, 0) != 0)
     for (int fd = kStatusFd + 1, max = int(sysconf(_SC_OPEN_MAX)); fd < max; ++fd) close(fd);
 
-  pid_t program = fork();
-  if (program < 0) return 127;
-  if (program == 0) runProgram(argv + 3);
-  setpgid(program, program);  // PROGRAM's group: its id is PROGRAM's pid
+  pid_t program = startProgram(argv + 3);
+  if (program < 0) {
+    reportEnd(127 << 8);  // as a shell says "not found": exit 127
+    return 0;
+  }
   // The output pipes belong to the group now: they reach EOF when it is done.
   int devnull = open("/dev/null", O_RDWR);
   for (int fd = 0; fd <= 2; ++fd) dup2(devnull, fd);

@@ -6,8 +6,12 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 extern char** environ;
@@ -19,7 +23,9 @@ constexpr size_t kDefaultMaxOutput = 1024 * 1024;
 struct ChildProcesses::Child {
   ChildProcesses* owner = nullptr;
   uint64_t id = 0;
-  uv_process_t proc{};  ///< the supervisor (proc.pid)
+  pid_t pid = -1;       ///< the supervisor, our child until reaped (so never a reused pid)
+  int pidfd = -1;       ///< readable once it exited; closed with exitPoll
+  uv_poll_t exitPoll{};
   uv_pipe_t out{}, err{}, status{};
   uv_timer_t timer{};
   bool buffered = false;
@@ -141,7 +147,8 @@ uint64_t ChildProcesses::start(const std::vector<std::string>& argv, const hostd
   }
   // Room now, and nobody waiting ahead: start. Else wait in line, or refuse.
   const uint64_t id = nextId_++;
-  if (queue_.empty() && children_.size() + lingering_.size() < limits_.maxLive) return launch(id, argv, o, done, cbs, arg, rc);
+  if (queue_.empty() && children_.size() + lingering_.size() < limits_.maxLive)
+    return launch(id, argv, o, done, cbs, arg, rc);
   if (queue_.size() >= limits_.maxQueued) {
     ++refused_;
     *rc = HOSTD_EUNAVAILABLE;
@@ -174,6 +181,54 @@ uint64_t ChildProcesses::launch(uint64_t id, const std::vector<std::string>& arg
   for (std::string& e : env_) env.push_back(e.data());
   env.push_back(nullptr);
 
+  // The supervisor: posix_spawn (in glibc a vfork-style clone: no copy of this worker's
+  // page tables, which fork paid per child), setsid, every signal back to its default
+  // and unblocked, stdin /dev/null, pipes for stdout, stderr and the status line (fd 3).
+  int pipes[3][2];  // out, err, status: [0] ours, [1] the supervisor's
+  int made = 0;
+  for (; made < 3; ++made)
+    if (pipe2(pipes[made], O_CLOEXEC) != 0) break;
+  auto closeAll = [&](int which) {
+    for (int i = 0; i < made; ++i)
+      if (which < 0 || which == 1) close(pipes[i][1]);
+    for (int i = 0; i < made; ++i)
+      if (which < 0 || which == 0) close(pipes[i][0]);
+  };
+  if (made < 3) {
+    closeAll(-1);
+    *rc = HOSTD_ERROR;
+    return 0;
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  for (int i = 0; i < 3; ++i) posix_spawn_file_actions_adddup2(&actions, pipes[i][1], i + 1);
+  if (o.cwd) posix_spawn_file_actions_addchdir_np(&actions, o.cwd);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid = -1;
+  const char* file = helper ? supervisor_.c_str() : app::kRunningBinary;  // (exe_ is then argv[0])
+  int err = posix_spawn(&pid, file, &actions, &attr, const_cast<char**>(args.data()), env.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  closeAll(1);
+  int pidfd = err == 0 ? int(syscall(SYS_pidfd_open, pid, 0)) : -1;
+  if (pidfd < 0) {
+    if (err == 0) {  // (a kernel without pidfds: before Linux 5.3)
+      ::kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+    closeAll(0);
+    *rc = HOSTD_ERROR;
+    return 0;
+  }
+
   auto* c = new Child;
   c->owner = this;
   c->id = id;
@@ -183,37 +238,18 @@ uint64_t ChildProcesses::launch(uint64_t id, const std::vector<std::string>& arg
   c->arg = arg;
   if (o.max_output) c->cap = o.max_output;
   c->timeoutMs = o.timeout_ms;
-  uv_pipe_init(loop_, &c->out, 0);
-  uv_pipe_init(loop_, &c->err, 0);
-  uv_pipe_init(loop_, &c->status, 0);
-  uv_timer_init(loop_, &c->timer);
-  c->out.data = c->err.data = c->status.data = c->timer.data = c->proc.data = c;
-  c->openHandles = 5;  // the process handle too: uv_spawn initialises it even when it fails
-
-  uv_stdio_container_t stdio[4];
-  stdio[0].flags = UV_IGNORE;
-  uv_stream_t* pipes[] = {reinterpret_cast<uv_stream_t*>(&c->out), reinterpret_cast<uv_stream_t*>(&c->err),
-                          reinterpret_cast<uv_stream_t*>(&c->status)};
+  c->pid = pid;
+  c->pidfd = pidfd;
+  uv_pipe_t* ours[] = {&c->out, &c->err, &c->status};
   for (int i = 0; i < 3; ++i) {
-    stdio[i + 1].flags = uv_stdio_flags(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
-    stdio[i + 1].data.stream = pipes[i];
+    uv_pipe_init(loop_, ours[i], 0);
+    uv_pipe_open(ours[i], pipes[i][0]);
   }
-  uv_process_options_t po{};
-  po.exit_cb = &onExit;
-  po.file = helper ? supervisor_.c_str() : app::kRunningBinary;  // (exe_ is then argv[0])
-  po.args = const_cast<char**>(args.data());
-  po.env = env.data();
-  po.cwd = o.cwd;
-  po.flags = UV_PROCESS_DETACHED;  // setsid: its own process group
-  po.stdio_count = 4;
-  po.stdio = stdio;
-  if (int err = uv_spawn(loop_, &c->proc, &po); err != 0) {
-    *rc = HOSTD_ERROR;
-    for (void* h : {static_cast<void*>(&c->proc), static_cast<void*>(&c->out), static_cast<void*>(&c->err),
-                    static_cast<void*>(&c->status), static_cast<void*>(&c->timer)})
-      closeHandle(h);
-    return 0;
-  }
+  uv_timer_init(loop_, &c->timer);
+  uv_poll_init(loop_, &c->exitPoll, pidfd);
+  c->out.data = c->err.data = c->status.data = c->timer.data = c->exitPoll.data = c;
+  c->openHandles = 5;
+  uv_poll_start(&c->exitPoll, UV_READABLE, &onPidfd);
   children_[c->id] = c;
   uv_read_start(reinterpret_cast<uv_stream_t*>(&c->out), &alloc, &onRead);
   uv_read_start(reinterpret_cast<uv_stream_t*>(&c->err), &alloc, &onRead);
@@ -282,23 +318,31 @@ void ChildProcesses::abort(Child& c, int status, const std::string& why) {
   c.result = status;
   c.message = why;
   // The supervisor kills everything below it, then itself (if it is still there: no pid reuse).
-  if (!c.supervisorExited) ::kill(c.proc.pid, childExecKillTreeSignal());
+  if (!c.supervisorExited) ::kill(c.pid, childExecKillTreeSignal());
 }
 
-void ChildProcesses::onExit(uv_process_t* p, int64_t status, int signal) {
+void ChildProcesses::onPidfd(uv_poll_t* p, int, int) {
   auto* c = static_cast<Child*>(p->data);
-  c->supervisorExited = true;
-  if (!c->programEnded) {
+  siginfo_t info{};
+  if (waitid(idtype_t(P_PIDFD), id_t(c->pidfd), &info, WEXITED | WNOHANG) != 0 || info.si_pid == 0) return;
+  uv_poll_stop(p);
+  const bool exited = info.si_code == CLD_EXITED;
+  c->owner->supervisorExited(*c, exited ? info.si_status : 0, exited ? 0 : info.si_status);
+}
+
+void ChildProcesses::supervisorExited(Child& c, int exitStatus, int signal) {
+  c.supervisorExited = true;
+  if (!c.programEnded) {
     // Its status line may still sit in the pipe (this callback can come first).
-    if (!c->owner->takeStatus(*c)) {
+    if (!takeStatus(c)) {
       // Killed before it could report (a timeout, a cap, SIGKILL): the program went with it.
       // (A kill-tree that came before the supervisor set up its signals ended it directly.)
-      c->exitCode = signal ? -1 : int(status);
-      c->termSignal = signal == childExecKillTreeSignal() ? SIGKILL : signal;
+      c.exitCode = signal ? -1 : exitStatus;
+      c.termSignal = signal == childExecKillTreeSignal() ? SIGKILL : signal;
     }
-    c->owner->ended(*c);
+    ended(c);
   }
-  c->owner->release(*c);
+  release(c);
 }
 
 void ChildProcesses::ended(Child& c) {
@@ -350,7 +394,12 @@ void ChildProcesses::release(Child& c) {
   // The supervisor is gone; the child record goes once it was reported.
   if (!c.reported) return;
   lingering_.erase(c.id);
-  closeHandle(&c.proc);
+  // The poll handle first, its fd after (libuv still names the fd while closing it).
+  uv_close(reinterpret_cast<uv_handle_t*>(&c.exitPoll), [](uv_handle_t* h) {
+    auto* child = static_cast<Child*>(h->data);
+    close(child->pidfd);
+    onClosed(h);
+  });
   startQueued();  // a slot is free
 }
 
@@ -361,7 +410,7 @@ void ChildProcesses::startQueued() {
     q.opts.cwd = q.cwd.empty() ? nullptr : q.cwd.c_str();
     int rc = HOSTD_OK;
     if (launch(q.id, q.argv, q.opts, q.done, q.done ? nullptr : &q.cbs, q.arg, &rc) == 0)
-      endUnstarted(q, HOSTD_ERROR, 0, "could not start " + q.argv[0] + " (uv_spawn failed)");
+      endUnstarted(q, HOSTD_ERROR, 0, "could not start " + q.argv[0] + " (posix_spawn failed)");
   }
   armQueueTimer();
 }
@@ -432,7 +481,7 @@ int ChildProcesses::kill(uint64_t id, int signum) {
   // The supervisor passes signals on to the program's group; SIGKILL cannot be passed on:
   // it ends everything below the supervisor instead.
   int sig = signum == SIGKILL ? childExecKillTreeSignal() : signum;
-  return ::kill(it->second->proc.pid, sig) == 0 ? HOSTD_OK : HOSTD_ENOTFOUND;
+  return ::kill(it->second->pid, sig) == 0 ? HOSTD_OK : HOSTD_ENOTFOUND;
 }
 
 void ChildProcesses::killAll() {
@@ -440,7 +489,7 @@ void ChildProcesses::killAll() {
   uv_timer_stop(&queueTimer_);
   for (auto* set : {&children_, &lingering_})
     for (auto& [id, c] : *set)
-      if (!c->supervisorExited) ::kill(c->proc.pid, childExecKillTreeSignal());
+      if (!c->supervisorExited) ::kill(c->pid, childExecKillTreeSignal());
 }
 
 }  // namespace hostd::worker

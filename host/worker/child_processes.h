@@ -8,6 +8,12 @@
 // an output cap, the worker exiting). child_kill signals go through it to the program.
 // Children see the worker's environment minus HOSTD_*, stdin = /dev/null, and no other
 // inherited descriptor.
+//
+// Cost per child, the reason for each step: the supervisor is started with posix_spawn
+// (glibc clones with CLONE_VM|CLONE_VFORK, so the worker's page tables are not copied as
+// by fork — on this VM that copy was a third of the CPU of an exec) and watched through a
+// pidfd on the loop (no SIGCHLD handler; the pid stays ours until waitid reaps it); it is
+// a static executable (no dynamic loading), and it starts the program with posix_spawn too.
 #pragma once
 
 #include "worker/child_exec.h"
@@ -88,7 +94,9 @@ class ChildProcesses {
   static void endUnstarted(const Queued& q, int status, int signal, const std::string& message);
   static void onQueueTimer(uv_timer_t* t);
   void armQueueTimer();
-  static void onExit(uv_process_t* p, int64_t status, int signal);
+  /// The supervisor's pidfd is readable: it exited; reap it (waitid) and go on as below.
+  static void onPidfd(uv_poll_t* p, int status, int events);
+  void supervisorExited(Child& c, int exitStatus, int signal);
   static void onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
   static void onStatus(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
   static void onTimeout(uv_timer_t* t);

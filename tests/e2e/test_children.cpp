@@ -49,6 +49,15 @@ TEST_CASE("children run in cwd, without the worker's HOSTD_* environment, killab
   CHECK_THAT(env, Catch::Contains("PATH="));
   CHECK_THAT(env, !Catch::Contains("HOSTD_"));
   CHECK_THAT(env, !Catch::Contains("UV_THREADPOOL_SIZE"));  // set only while the pool starts
+  // Signals 1-31 at their default and none blocked (the worker ignores SIGPIPE; the program
+  // must not). (glibc's posix_spawn leaves its own internal signals 32 and 33 ignored.)
+  std::string sig = s.get("/exec?cmd=grep+-E+%27SigBlk|SigIgn%27+/proc/self/status");
+  auto mask = [&](const std::string& name) {
+    size_t at = sig.find(name + ":\t");
+    return at == std::string::npos ? ~0ull : std::stoull(sig.substr(at + name.size() + 2, 16), nullptr, 16);
+  };
+  CHECK(mask("SigBlk") == 0);
+  CHECK((mask("SigIgn") & 0x7fffffffull) == 0);
   CHECK(s.get("/spawn-kill") == "exit status=0 code=-1 signal=15\n");
 }
 

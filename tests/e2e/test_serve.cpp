@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <unistd.h>
 
@@ -39,6 +40,13 @@ TEST_CASE("workers = N starts N workers, each inheriting only its own channel", 
   REQUIRE(h.waitForWorkerCount(3, 5s));
   std::vector<pid_t> workers = h.workerPids();
   REQUIRE(workers.size() == 3);
+  // Named hostd for top, pgrep and killall, though exec'd through /proc/self/exe.
+  for (pid_t w : workers) {
+    std::ifstream comm("/proc/" + std::to_string(w) + "/comm");
+    std::string name;
+    std::getline(comm, name);
+    CHECK(name == "hostd");
+  }
 
   // fd 3 is the master's listening socket, fds 4/5 the worker's own channel pipes; the only
   // other pipes a worker may hold are libuv's own (signal pipe), never a sibling's channel.
