@@ -392,6 +392,9 @@ void RedisLink::subscriberThread() {
       sock.connect(Poco::Net::SocketAddress(cfg_.redis_host, cfg_.redis_port), timeout);
       fcntl(sock.impl()->sockfd(), F_SETFD, FD_CLOEXEC);  // Poco does not; workers close strays too
       sock.setKeepAlive(true);
+      // Until it streams, every reply is due within timeout_ms: a server that accepts and
+      // never answers must fail this attempt (and let start-up go on), not hold it forever.
+      sock.setReceiveTimeout(timeout);
       struct Registered {  // the fd close() and the watchdog may shut down, valid while sock lives
         RedisLink* self;
         Registered(RedisLink* s, int fd) : self(s) {
@@ -430,6 +433,7 @@ void RedisLink::subscriberThread() {
       post([this, all = std::move(all), watermark]() mutable { events_.reset(std::move(all), watermark); });
       setUp(true, "");
       backoff = kFirstBackoffMs;
+      sock.setReceiveTimeout(Poco::Timespan(0));  // streaming: silence is checkSubscription()'s
       {
         std::lock_guard<std::mutex> lock(mu_);
         streaming_ = true;

@@ -44,7 +44,8 @@ SharedState::SharedState(uv_loop_t* loop, const config::StateConfig& cfg, Sinks 
   uv_timer_start(&ackTimer_, [](uv_timer_t* t) {
     auto* self = static_cast<SharedState*>(t->data);
     uint64_t now = uv_now(t->loop);
-    if (!self->ready_ && now >= self->waitUntilMs_ && self->onGiveUp_) std::exchange(self->onGiveUp_, nullptr)();
+    if (self->cfg_.wait_for_redis_s && !self->ready_ && now >= self->waitUntilMs_ && self->onGiveUp_)
+      std::exchange(self->onGiveUp_, nullptr)();
     while (!self->acks_.empty() && now - self->acks_.front().parkedAt > self->cfg_.timeout_ms) {
       PendingAck a = std::move(self->acks_.front());
       self->acks_.pop_front();

@@ -6,8 +6,11 @@
 
 #include <catch2/catch.hpp>
 
-#include <algorithm>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <future>
 #include <iterator>
@@ -197,6 +200,32 @@ TEST_CASE("wait_for_redis: workers start only once Redis is there, and hostd exi
   CHECK(h.countLog("[H0102]") == 0);
   CHECK_THAT(h.output(), Catch::Contains("[H0150] shared state: Redis at redis://127.0.0.1:") &&
                              Catch::Contains("still unreachable after 1 s ([state] wait_for_redis); not starting"));
+}
+
+TEST_CASE("without wait_for_redis, a Redis that accepts but never answers still lets hostd start", "[e2e][redis]") {
+  // Review findings: the subscription's handshake had no timeout, so a server that accepts
+  // and never answers held start-up forever (no worker, no [H0136]); and the wait_for_redis
+  // deadline was checked with wait_for_redis = 0 too, so a first attempt slower than half
+  // a second ended hostd instead of starting it with empty replicas.
+  int silent = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  REQUIRE(::bind(silent, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(::listen(silent, 16) == 0);  // connects complete in the backlog; nothing is ever read
+  REQUIRE(::getsockname(silent, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  HostdProcess h(testConfig("shareplug", 1, "[state]\nbackend = redis\nurl = redis://127.0.0.1:" +
+                                                std::to_string(ntohs(a.sin_port)) + "\nprefix = mute:\ntimeout_ms = 1500\n"));
+  uint16_t port = h.port();
+  INFO(h.output());
+  CHECK(h.waitForLog("[H0136]", 10s));
+  REQUIRE(h.waitForLog("[H0105]", 10s));
+  CHECK(h.countLog("[H0150]") == 0);
+  auto r = httpGet(port, "/get?key=k");
+  REQUIRE(r);
+  CHECK(r->status == 404);  // served, from an empty replica
+  ::close(silent);
 }
 
 TEST_CASE("a Redis connection gone silent is detected and replaced, and writes never hang", "[e2e][redis]") {
