@@ -59,7 +59,6 @@ class ChildProcesses {
   int kill(uint64_t id, int signum);
   /// SIGKILL to every child's process group: the worker is exiting.
   void killAll();
-  size_t running() const { return children_.size(); }
   Counts counts() const {
     return Counts{children_.size() + lingering_.size(), queue_.size(), refused_, expired_};
   }
@@ -84,7 +83,7 @@ class ChildProcesses {
   uint64_t start(const std::vector<std::string>& argv, const hostd_exec_options* opts,
                  void (*done)(void*, const hostd_exec_result*), const hostd_spawn_callbacks* cbs, void* arg,
                  int* rc);
-  /// Starts a checked call under id. 0 and *rc = HOSTD_ERROR if uv_spawn failed.
+  /// Starts a checked call under id. 0 and *rc = HOSTD_ERROR if it could not be started.
   uint64_t launch(uint64_t id, const std::vector<std::string>& argv, const hostd_exec_options& o,
                   void (*done)(void*, const hostd_exec_result*), const hostd_spawn_callbacks* cbs, void* arg,
                   int* rc);

@@ -180,13 +180,13 @@ TEST_CASE("examples streamer and slow-lookup build and do what they say", "[e2e]
     CHECK(h.waitForLog("stream finished (client gone)", 20s));
   }
   {
-    HostdProcess h(configFor(plugins, "slow_lookup", "[plugin.slow_lookup]\nwork_ms = 20\ndeadline_ms = 300\n"));
+    HostdProcess h(configFor(plugins, "slow_lookup", "[plugin.slow_lookup]\nwork_ms = 20\ndeadline_ms = 1000\n"));
     uint16_t port = h.port();
     auto ok = httpGet(port, "/lookup?key=abc");
     REQUIRE(ok);
     CHECK(ok->status == 200);
     CHECK(ok->body == "abc => cba\n");
-    auto late = httpGet(port, "/lookup?key=abc&ms=1500");
+    auto late = httpGet(port, "/lookup?key=abc&ms=3000", 5000ms);
     REQUIRE(late);
     CHECK(late->status == 504);
     CHECK(late->body == "lookup timed out\n");
