@@ -2,7 +2,7 @@
 // a worker. ChildProcesses starts it with setsid (it leads a new process group), stdout
 // and stderr piped to the worker, and fd 3: a status pipe to the worker.
 //
-//  - It forks PROGRAM into a process group of PROGRAM's own (so nothing PROGRAM does to
+//  - It starts PROGRAM in a process group of PROGRAM's own (so nothing PROGRAM does to
 //    "its group" — kill -STOP 0 — reaches the supervisor) and is the child subreaper of
 //    everything PROGRAM starts, so every descendant stays below it, even one that leaves
 //    the group.

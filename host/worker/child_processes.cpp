@@ -147,7 +147,7 @@ uint64_t ChildProcesses::start(const std::vector<std::string>& argv, const hostd
   }
   // Room now, and nobody waiting ahead: start. Else wait in line, or refuse.
   const uint64_t id = nextId_++;
-  if (queue_.empty() && children_.size() + lingering_.size() < limits_.maxLive)
+  if (queue_.empty() && live() < limits_.maxLive)
     return launch(id, argv, o, done, cbs, arg, rc);
   if (queue_.size() >= limits_.maxQueued) {
     ++refused_;
@@ -188,14 +188,12 @@ uint64_t ChildProcesses::launch(uint64_t id, const std::vector<std::string>& arg
   int made = 0;
   for (; made < 3; ++made)
     if (pipe2(pipes[made], O_CLOEXEC) != 0) break;
-  auto closeAll = [&](int which) {
-    for (int i = 0; i < made; ++i)
-      if (which < 0 || which == 1) close(pipes[i][1]);
-    for (int i = 0; i < made; ++i)
-      if (which < 0 || which == 0) close(pipes[i][0]);
+  auto closeEnds = [&](int end) {  // 0: ours, 1: the supervisor's
+    for (int i = 0; i < made; ++i) close(pipes[i][end]);
   };
   if (made < 3) {
-    closeAll(-1);
+    closeEnds(0);
+    closeEnds(1);
     *rc = HOSTD_ERROR;
     return 0;
   }
@@ -217,14 +215,14 @@ uint64_t ChildProcesses::launch(uint64_t id, const std::vector<std::string>& arg
   int err = posix_spawn(&pid, file, &actions, &attr, const_cast<char**>(args.data()), env.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
-  closeAll(1);
+  closeEnds(1);
   int pidfd = err == 0 ? int(syscall(SYS_pidfd_open, pid, 0)) : -1;
   if (pidfd < 0) {
     if (err == 0) {  // (a kernel without pidfds: before Linux 5.3)
       ::kill(pid, SIGKILL);
       waitpid(pid, nullptr, 0);
     }
-    closeAll(0);
+    closeEnds(0);
     *rc = HOSTD_ERROR;
     return 0;
   }
@@ -404,7 +402,7 @@ void ChildProcesses::release(Child& c) {
 }
 
 void ChildProcesses::startQueued() {
-  while (!queue_.empty() && queue_.front().killedBy == 0 && children_.size() + lingering_.size() < limits_.maxLive) {
+  while (!queue_.empty() && live() < limits_.maxLive) {
     Queued q = std::move(queue_.front());
     queue_.pop_front();
     q.opts.cwd = q.cwd.empty() ? nullptr : q.cwd.c_str();
@@ -429,14 +427,12 @@ void ChildProcesses::endUnstarted(const Queued& q, int status, int signal, const
 }
 
 void ChildProcesses::armQueueTimer() {
-  // Due for the first waiting call (FIFO: the earliest deadline), or now for one killed.
-  if (queue_.empty()) {
+  // Now for a killed call; else when the first waiting one gives up (the earliest deadline).
+  if (killed_.empty() && queue_.empty()) {
     uv_timer_stop(&queueTimer_);
     return;
   }
-  uint64_t now = uv_now(loop_), due = queue_.front().deadline;
-  for (const Queued& q : queue_)
-    if (q.killedBy) due = now;
+  uint64_t now = uv_now(loop_), due = killed_.empty() ? queue_.front().deadline : now;
   uv_timer_start(&queueTimer_, &onQueueTimer, due > now ? due - now : 0, 0);
 }
 
@@ -444,24 +440,19 @@ void ChildProcesses::onQueueTimer(uv_timer_t* t) {
   auto* self = static_cast<ChildProcesses*>(t->data);
   const uint64_t now = uv_now(t->loop);
   // Taken out first: a completion may call exec again (and queue behind the others).
-  std::vector<std::pair<Queued, bool>> over;  // (call, killed)
-  for (auto it = self->queue_.begin(); it != self->queue_.end();) {
-    if (it->killedBy || it->deadline <= now) {
-      over.emplace_back(std::move(*it), it->killedBy != 0);
-      it = self->queue_.erase(it);
-    } else {
-      ++it;
-    }
+  std::vector<Queued> killed = std::move(self->killed_), expired;
+  self->killed_.clear();
+  while (!self->queue_.empty() && self->queue_.front().deadline <= now) {
+    expired.push_back(std::move(self->queue_.front()));
+    self->queue_.pop_front();
   }
-  for (auto& [q, killed] : over) {
-    if (killed) {
-      endUnstarted(q, HOSTD_OK, q.killedBy, "killed (signal " + std::to_string(q.killedBy) + ") before it started");
-    } else {
-      ++self->expired_;
-      endUnstarted(q, HOSTD_ETIMEDOUT, 0,
-                   "not started: no free child slot within " + std::to_string(self->limits_.queueTimeoutMs) +
-                       " ms ([children] max_per_worker = " + std::to_string(self->limits_.maxLive) + ")");
-    }
+  for (const Queued& q : killed)
+    endUnstarted(q, HOSTD_OK, q.killedBy, "killed (signal " + std::to_string(q.killedBy) + ") before it started");
+  for (const Queued& q : expired) {
+    ++self->expired_;
+    endUnstarted(q, HOSTD_ETIMEDOUT, 0,
+                 "not started: no free child slot within " + std::to_string(self->limits_.queueTimeoutMs) +
+                     " ms ([children] max_per_worker = " + std::to_string(self->limits_.maxLive) + ")");
   }
   self->startQueued();
 }
@@ -469,10 +460,12 @@ void ChildProcesses::onQueueTimer(uv_timer_t* t) {
 int ChildProcesses::kill(uint64_t id, int signum) {
   if (signum == childExecParentGoneSignal() || signum == childExecKillTreeSignal() || signum == SIGSTOP)
     return HOSTD_EINVAL;  // reserved for the supervisor / would stop the supervisor itself
-  for (Queued& q : queue_) {
-    if (q.id != id || q.killedBy) continue;
+  for (auto q = queue_.begin(); q != queue_.end(); ++q) {
+    if (q->id != id) continue;
     if (signum == 0) return HOSTD_OK;  // it exists (waiting)
-    q.killedBy = signum;  // ended from the timer, never from inside this call
+    q->killedBy = signum;  // ended from the timer, never from inside this call
+    killed_.push_back(std::move(*q));
+    queue_.erase(q);
     armQueueTimer();
     return HOSTD_OK;
   }
@@ -486,6 +479,7 @@ int ChildProcesses::kill(uint64_t id, int signum) {
 
 void ChildProcesses::killAll() {
   queue_.clear();  // the worker is exiting: calls that never started are dropped
+  killed_.clear();
   uv_timer_stop(&queueTimer_);
   for (auto* set : {&children_, &lingering_})
     for (auto& [id, c] : *set)

@@ -59,9 +59,7 @@ class ChildProcesses {
   int kill(uint64_t id, int signum);
   /// SIGKILL to every child's process group: the worker is exiting.
   void killAll();
-  Counts counts() const {
-    return Counts{children_.size() + lingering_.size(), queue_.size(), refused_, expired_};
-  }
+  Counts counts() const { return Counts{live(), queue_.size(), refused_, expired_}; }
 
   struct Child;  ///< (public only for the libuv callbacks in the .cpp)
 
@@ -76,8 +74,10 @@ class ChildProcesses {
     hostd_spawn_callbacks cbs{};
     void* arg = nullptr;
     uint64_t deadline = 0;  ///< uv_now past which it gives up
-    int killedBy = 0;       ///< kill() before it started: reported from the timer
+    int killedBy = 0;       ///< the signal of a kill() before it started (in killed_)
   };
+  /// Children started and not yet gone: running, or reported with leftovers still watched.
+  size_t live() const { return children_.size() + lingering_.size(); }
   /// Checks argv and options, then starts it now or queues it (see Limits); either done
   /// (buffered) or cbs (streaming) is set.
   uint64_t start(const std::vector<std::string>& argv, const hostd_exec_options* opts,
@@ -117,7 +117,8 @@ class ChildProcesses {
   std::map<uint64_t, Child*> lingering_; ///< reported; the supervisor still watches leftovers
   uint64_t nextId_ = 1;
   Limits limits_;
-  std::deque<Queued> queue_;
+  std::deque<Queued> queue_;      ///< waiting, in order; deadlines ascend (one timeout for all)
+  std::vector<Queued> killed_;    ///< taken out of queue_ by kill(), reported from the timer
   uv_timer_t queueTimer_{};
   uint64_t refused_ = 0, expired_ = 0;
 };

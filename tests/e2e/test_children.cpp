@@ -16,9 +16,14 @@ using namespace std::chrono_literals;
 
 namespace {
 struct Server {
-  HostdProcess h{testConfig("shareplug", 1)};
-  uint16_t port = h.port();
-  Server() { REQUIRE(h.waitForLog("[H0105]")); }
+  HostdProcess h;
+  uint16_t port;
+  pid_t worker;
+  /// One shareplug worker, ready; `extra` is more config (a [children] section, say).
+  explicit Server(const std::string& extra = "") : h(testConfig("shareplug", 1, extra)), port(h.port()) {
+    REQUIRE(h.waitForLog("[H0105]"));
+    worker = h.workerPids().at(0);
+  }
   std::string get(const std::string& target, int status = 200) {
     auto r = httpGet(port, target, 15s);
     REQUIRE(r);
@@ -221,10 +226,10 @@ TEST_CASE("children and what they started die with their worker, even by kill -9
 
 TEST_CASE("a flood of exec calls never runs more than max_per_worker children, the rest wait in order",
           "[e2e][children]") {
-  HostdProcess h(testConfig("shareplug", 1, "[children]\nmax_per_worker = 3\nmax_queued = 5\nqueue_timeout_ms = 20000\n"));
-  uint16_t port = h.port();
-  REQUIRE(h.waitForLog("[H0105]"));
-  pid_t worker = h.workerPids().at(0);
+  Server s("[children]\nmax_per_worker = 3\nmax_queued = 5\nqueue_timeout_ms = 20000\n");
+  HostdProcess& h = s.h;
+  const uint16_t port = s.port;
+  const pid_t worker = s.worker;
   // 8 at once: 3 run, 5 wait; a 9th finds the queue full and is refused at once.
   std::vector<std::unique_ptr<RawConn>> conns;
   for (int i = 0; i < 8; ++i) {
@@ -262,17 +267,14 @@ TEST_CASE("a flood of exec calls never runs more than max_per_worker children, t
 
 TEST_CASE("a call waiting longer than queue_timeout_ms for a child slot ends with HOSTD_ETIMEDOUT, never started",
           "[e2e][children]") {
-  HostdProcess h(testConfig("shareplug", 1, "[children]\nmax_per_worker = 1\nqueue_timeout_ms = 300\n"));
-  uint16_t port = h.port();
-  REQUIRE(h.waitForLog("[H0105]"));
-  RawConn busy(port);
+  Server s("[children]\nmax_per_worker = 1\nqueue_timeout_ms = 300\n");
+  RawConn busy(s.port);
   REQUIRE(busy.send("GET /exec?cmd=sleep+2 HTTP/1.1\r\nHost: x\r\n\r\n"));
-  pid_t worker = h.workerPids().at(0);
-  REQUIRE(waitUntil([&] { return childrenOf(worker).size() == 1; }, 5s));
-  auto waited = httpGet(port, "/exec?cmd=true", 5s);
-  REQUIRE(waited);
-  CHECK(waited->body == "status=-8\ncode=-1\nsignal=0\nout=\nerr=\nmessage=not started: no free child slot within 300 ms "
-                        "([children] max_per_worker = 1)\n");
+  REQUIRE(waitUntil([&] { return childrenOf(s.worker).size() == 1; }, 5s));
+  CHECK(s.get("/exec?cmd=true") == "status=-8\ncode=-1\nsignal=0\nout=\nerr=\nmessage=not started: no free child slot "
+                                   "within 300 ms ([children] max_per_worker = 1)\n");
+  // child_kill of a call still waiting ends it unstarted, with the signal, like a started one.
+  CHECK(s.get("/spawn-kill") == "exit status=0 code=-1 signal=15\n");
   auto first = busy.readResponse(5s);
   REQUIRE(first);
   CHECK_THAT(first->body, Catch::StartsWith("status=0\ncode=0\n"));
