@@ -26,7 +26,7 @@ for r in $(seq "$ROUNDS"); do
 access_format = json" ;;
     esac
     start_hostd "$(config "$extra")"
-    rps=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "http://127.0.0.1:$PORT/" | rps)
+    rps=$(load "$PORT" / | rps)
     stop_hostd
     runs[$mode]+="$rps "
     printf '  round %d  access log %-9s %10s req/s\n' "$r" "$mode" "$rps"

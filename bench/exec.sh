@@ -24,13 +24,9 @@ start_node() {
   for _ in $(seq 100); do [[ -s $DIR/node.port ]] && break; sleep 0.05; done
   NODE_PORT=$(cat "$DIR/node.port")
 }
-# requests/s of one wrk run (errors are reported, never counted as requests)
-run() {  # port path
-  local out
-  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "http://127.0.0.1:$1$2")
-  grep -q "Non-2xx\|Socket errors" <<<"$out" && echo "bench: errors in a run: $out" >&2
-  rps <<<"$out"
-}
+# requests/s of one wrk run (not lib.sh's measure: Node's children come and go, so its
+# processes' CPU cannot be summed from /proc)
+run() { load "$1" "$2" | rps; }  # port path
 
 start_hostd "[server]
 listen = 127.0.0.1:0

@@ -44,15 +44,22 @@ pss_kb() {  # summed Pss of the given pids
   for p in "$@"; do s=$((s + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup"))); done
   echo "$s"
 }
+# One wrk run (--latency, THREADS, CONNECTIONS, DURATION): its output; errors in the run
+# (non-2xx answers, socket errors) are also reported on stderr.
+load() {  # port path wrk_args...
+  local port=$1 path=$2 out; shift 2
+  out=$(wrk --latency -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "$@" "http://127.0.0.1:$port$path")
+  grep -q "Non-2xx\|Socket errors" <<<"$out" && echo "bench: errors in a run: $out" >&2
+  echo "$out"
+}
 # One wrk run against a server: "requests/s p99_ms requests_per_cpu_second".
 measure() {  # master_pid port path wrk_args...
   local master=$1 port=$2 path=$3; shift 3
   local pids t0 t1 out
   pids=$(procs "$master")
   t0=$(cpu_ticks $pids)
-  out=$(wrk --latency -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "$@" "http://127.0.0.1:$port$path")
+  out=$(load "$port" "$path" "$@")
   t1=$(cpu_ticks $pids)
-  grep -q "Non-2xx\|Socket errors" <<<"$out" && echo "bench: errors in a run: $out" >&2
   awk -v cpu="$(( t1 - t0 ))" -v ticks="$(getconf CLK_TCK)" '
     /requests in/ {n = $1}
     /^Requests\/sec:/ {rps = $2}
