@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <stdexcept>
+#include <sys/ioctl.h>
 
 namespace hostd::ipc {
 namespace {
@@ -26,6 +27,13 @@ int Channel::open(int readFd, int writeFd) {
   if (rc == 0) rc = uv_pipe_open(&out_, writeFd);
   open_ = rc == 0;
   return rc;
+}
+
+bool Channel::unread() const {
+  uv_os_fd_t fd;
+  int n = 0;
+  return isOpen() && uv_fileno(reinterpret_cast<const uv_handle_t*>(&in_), &fd) == 0 && ioctl(fd, FIONREAD, &n) == 0 &&
+         n > 0;
 }
 
 void Channel::start(FrameFn onFrame, CloseFn onClose) {

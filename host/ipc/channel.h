@@ -33,6 +33,8 @@ class Channel {
   /// Queues one frame (never blocks). False if the channel is closed or the payload too big.
   bool send(MsgType type, std::string_view payload = {});
   bool isOpen() const { return open_ && !failed_; }
+  /// The peer wrote bytes the loop has not read yet (FIONREAD): frames on their way in.
+  bool unread() const;
   /// Bytes queued for the peer and not yet written (it is not reading, or slowly).
   size_t queuedBytes() const { return open_ ? uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&out_)) : 0; }
 

@@ -393,7 +393,7 @@ void ClusterCore::fail(const std::string& line, int code) {
   stop(false);
 }
 
-void ClusterCore::tick(uint64_t nowMs) {
+void ClusterCore::tick(uint64_t nowMs, const std::function<bool(uint64_t serial)>& framesWaiting) {
   // Judge workers by what they sent, never by a loop that was itself late: after a late
   // tick, heartbeats may still wait unread in the pipes. Give them a turn first.
   const uint64_t late = lastTickMs_ ? nowMs - lastTickMs_ : 0;
@@ -402,7 +402,7 @@ void ClusterCore::tick(uint64_t nowMs) {
   const uint64_t limit = uint64_t(params_.heartbeatTimeoutS) * 1000;
   const uint64_t startLimit = uint64_t(params_.startTimeoutS) * 1000;
   for (auto& [s, w] : workers_) {
-    if (w.killed) continue;
+    if (w.killed || (framesWaiting && framesWaiting(s))) continue;
     if (w.state == State::Ready && nowMs - w.lastHeartbeatMs > limit) {
       w.killedAsHung = true;  // what it was serving is to blame (forensics, quarantine)
       kill(w, "hung: no heartbeat for " + std::to_string(params_.heartbeatTimeoutS) + " s");

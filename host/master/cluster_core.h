@@ -9,6 +9,7 @@
 #include "master/restart_policy.h"
 
 #include <cstdint>
+#include <functional>
 #include <deque>
 #include <map>
 #include <memory>
@@ -114,8 +115,10 @@ class ClusterCore {
   bool exited(uint64_t serial, const std::string& how, bool fatalCode, const std::string& blame, uint64_t nowMs);
   /// A respawn timer armed by ArmRespawn fired.
   void respawnDue(int slot, uint64_t nowMs);
-  /// The watchdog (once a second): hung and never-ready workers are killed.
-  void tick(uint64_t nowMs);
+  /// The watchdog (once a second): hung and never-ready workers are killed. A worker for
+  /// which `framesWaiting(serial)` says its frames sit unread is not judged this time:
+  /// the loop was late, not the worker (its heartbeats are read next).
+  void tick(uint64_t nowMs, const std::function<bool(uint64_t serial)>& framesWaiting = nullptr);
   /// SIGHUP or the plugins watch: a Probe command, or a line saying why not now.
   void reloadRequested(const std::string& trigger);
   /// The reload's config or plugin was refused (stopping: silently).

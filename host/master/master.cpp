@@ -96,7 +96,10 @@ int Master::run() {
   uv_timer_start(&watchdog_, [](uv_timer_t* t) {
     auto* m = static_cast<Master*>(t->data);
     m->updateAccepting();  // resumes accepting after a pause (EMFILE)
-    m->core_.tick(m->now());
+    m->core_.tick(m->now(), [m](uint64_t serial) {
+      WorkerProcess* w = m->find(serial);
+      return w && w->channel && w->channel->unread();
+    });
     m->apply();
   }, 1000, 1000);
   uv_timer_init(loop_, &debounce_);

@@ -77,6 +77,13 @@ auto tickAt = [](uint64_t ms) {
     s.core.tick(s.t);
   };
 };
+/// A tick at ms while `unread` workers' frames wait in their channels, unread.
+auto tickUnread = [](uint64_t ms, std::set<uint64_t> unread) {
+  return [ms, unread](Sim& s) {
+    s.t = ms;
+    s.core.tick(s.t, [&](uint64_t w) { return unread.count(w) > 0; });
+  };
+};
 /// The watchdog ticks once a second up to endMs; the `beating` workers send heartbeats.
 auto ticksUntil = [](uint64_t endMs, std::vector<uint64_t> beating) {
   return [endMs, beating](Sim& s) {
@@ -222,6 +229,14 @@ TEST_CASE("cluster core: crashes, the restart policy and giving up", "[core]") {
       {"a late watchdog tick judges nobody (heartbeats may be waiting unread)",
        started({{"tick at 1 s", tickAt(1000), {}}, {"tick at 15 s: late", tickAt(15000), {}},
                 {"the heartbeats are read", then(beat(1), beat(2)), {}}, {"tick at 16 s", tickAt(16000), {}}})},
+      {"a worker whose frames wait unread is not judged hung (the master's loop was late, not it)",
+       // Found under load in the reload test: after the master's loop stalled, ticks came
+       // on time again before the heartbeats queued in the pipes were read.
+       started({{"ticks up to 10 s, all heartbeats read", ticksUntil(10000, {1, 2}), {}},
+                {"ticks up to 20 s, no heartbeat read", ticksUntil(20000, {}), {}},
+                {"at 21 s, #1's heartbeats wait unread, #2 sent none", tickUnread(21000, {1}), {"kill #2"}},
+                {"#1's are read", beat(1), {}},
+                {"tick at 22 s", tickAt(22000), {}}})},
       {"a protocol error kills the worker once; graceful_timeout kills a drained one",
        started({{"#1 breaks the protocol", protocolError(1), {"log H0111", "kill #1"}},
                 {"and again", protocolError(1), {}},
