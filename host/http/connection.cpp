@@ -126,12 +126,13 @@ bool Connection::idle() const {
 
 void Connection::drain() {
   // Not closed at once: a request may already be on its way (a just-accepted connection
-  // whose bytes were not read yet, or a keep-alive client sending its next request).
-  // What arrives within the grace period is answered with Connection: close; the sweep
-  // closes the connection if nothing does. Busy connections close after their response.
+  // whose bytes were not read yet, or a keep-alive client sending its next request), and
+  // a client descheduled or far away may take a while. Whatever arrives before the
+  // connection's ordinary deadline (capped at the drain deadline) is answered with
+  // Connection: close; the sweep closes it if nothing does, no sooner than it would have
+  // without the drain. Busy connections close after their response.
   if (!idle()) return;
-  uint64_t grace = now() + kDrainGraceMs;
-  if (deadline_ == 0 || deadline_ > grace) deadline_ = grace;
+  if (deadline_ == 0 || deadline_ > server_.drainDeadline()) deadline_ = server_.drainDeadline();
 }
 
 void Connection::close() {
@@ -508,9 +509,11 @@ void Connection::pump() {
   // Idle again: nothing assembled, in flight or waiting. The exchange goes back to the
   // server, so an idle keep-alive connection holds no buffers (the next read takes one).
   if (idle() && !paused_) releaseExchange();
-  // A draining server gives it the grace period, not a whole keep-alive.
-  uint64_t idleFor = server_.draining() ? kDrainGraceMs : server_.limits().keepalive_timeout_s * 1000ull;
-  if (deadline_ == 0 || (server_.draining() && deadline_ > now() + idleFor)) deadline_ = now() + idleFor;
+  if (deadline_ == 0) deadline_ = now() + server_.limits().keepalive_timeout_s * 1000ull;
+  // Draining (its last response went out before the drain, without Connection: close):
+  // no whole keep-alive, only until the drain deadline — or the grace period, if that
+  // is later, since the client may be sending its next request right now.
+  if (server_.draining()) deadline_ = std::min(deadline_, std::max(server_.drainDeadline(), now() + kDrainGraceMs));
 }
 
 void Connection::flushSoon() {

@@ -68,9 +68,12 @@ class Connection {
   void close();
   /// True when nothing is being received, handled or written (drain closes these).
   bool idle() const;
-  /// Drain: an idle connection gets kDrainGraceMs for a request already on its way,
-  /// a busy one closes after its current response.
+  /// Drain: an idle connection keeps its deadline, at most until the server's drain
+  /// deadline, for a request already on its way; a busy one closes after its current
+  /// response.
   void drain();
+  /// A connection that turns idle while draining after a response that kept it alive gets
+  /// at least this long for the client's next request, even past the drain deadline.
   static constexpr uint64_t kDrainGraceMs = 500;
   /// Once a second: header/body/keep-alive deadlines and the send timeout.
   void sweep(uint64_t nowMs);

@@ -226,6 +226,7 @@ void Server::stopAccepting() {
 void Server::drain(std::function<void()> onDrained) {
   stopAccepting();
   draining_ = true;
+  drainDeadline_ = uv_now(loop_) + std::max(limits_.drain_idle_ms, Connection::kDrainGraceMs);
   onDrained_ = std::move(onDrained);
   for (Connection* c = head_; c;) {
     Connection* next = c->next;  // drain() closes asynchronously; the list stays intact

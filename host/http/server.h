@@ -28,6 +28,12 @@ struct Limits {
   unsigned keepalive_timeout_s = 5;    ///< idle keep-alive connection -> close
   unsigned send_timeout_s = 30;        ///< client takes no output for this long -> close
   size_t max_output_buffer = 1048576;  ///< unsent output past this stops reading/parsing
+  /// Draining: an idle connection stays open until its ordinary deadline (keep-alive or
+  /// header timeout) but no longer than this after the drain began, so a request already on
+  /// its way is answered (with Connection: close) rather than reset. The worker derives it
+  /// from graceful_timeout (one second less), so it closes its idle connections itself
+  /// before the master's SIGKILL would. Never less than Connection::kDrainGraceMs.
+  uint64_t drain_idle_ms = 4000;
 };
 
 /// Serves HTTP/1.1 on an adopted listening socket: keep-alive, pipelining (answered in
@@ -97,6 +103,8 @@ class Server {
   const Handler& handler() const { return handler_; }
   Stats& mutableStats() { return stats_; }
   bool draining() const { return draining_; }
+  /// Draining: when idle connections close at the latest (see Limits::drain_idle_ms).
+  uint64_t drainDeadline() const { return drainDeadline_; }
   /// "Server: ...\r\nDate: ...\r\n", the Date refreshed at most once a second.
   void appendStandardHeaders(std::string& out);
   char* readBuffer() { return readBuf_; }
@@ -158,6 +166,7 @@ class Server {
   size_t count_ = 0;
   Stats stats_;
   bool draining_ = false;
+  uint64_t drainDeadline_ = 0;
   std::function<void()> onDrained_;
   std::string serverLine_ = "Server: hostd\r\n";
   std::string dateLine_;

@@ -216,6 +216,8 @@ int Worker::run() {
   limits.body_timeout_s = env_.config.body_timeout;
   limits.send_timeout_s = env_.config.send_timeout;
   limits.max_output_buffer = env_.config.max_output_buffer;
+  // Idle connections close before the master's SIGKILL at graceful_timeout would cut them.
+  limits.drain_idle_ms = env_.config.graceful_timeout * 1000ull - 1000;
   server_ = std::make_unique<http::Server>(loop_, limits,
                                            [this](http::Request& rq, http::Response& rs) { handle(rq, rs); });
   services_.server = server_.get();

@@ -125,6 +125,16 @@ http::Limits shortLimits() {
   return l;
 }
 
+/// The draining server answers the request on c with body, says it closes, and closes.
+void expectLastAnswer(RawConn& c, const std::string& body) {
+  auto r = c.readResponse(3s);
+  REQUIRE(r);
+  CHECK(r->body == body);
+  CHECK(r->headers["connection"] == "close");
+  c.readUntilClose(3s);
+  CHECK(c.closed());
+}
+
 }  // namespace
 
 TEST_CASE("the handler sees the client's address as the accept gave it", "[http]") {
@@ -258,7 +268,9 @@ TEST_CASE("a client that leaves during a deferred response: end() reports Closed
 
 TEST_CASE("drain: idle connections close, an in-flight request finishes with Connection: close", "[http]") {
   Engine* self = nullptr;
-  Engine e(http::Limits{}, [&](http::Request& req, http::Response& res) {
+  http::Limits l;
+  l.drain_idle_ms = 0;  // idle connections get the shortest grace (500 ms)
+  Engine e(l, [&](http::Request& req, http::Response& res) {
     if (req.path() == "/slow") endLater(self->loop(), &res, 300, "slow done");
     else res.end("fast");
   });
@@ -286,7 +298,9 @@ TEST_CASE("a request that arrived while the loop was busy past the drain grace i
   // Found chasing a keep-alive request lost under reload in CI: libuv runs timers before
   // it polls, so a sweep due after a busy stretch closed an idle connection whose next
   // request was already in its socket, unread — the client got a reset.
-  Engine e(http::Limits{}, [](http::Request&, http::Response& res) { res.end("served"); });
+  http::Limits l;
+  l.drain_idle_ms = 0;  // the shortest grace (500 ms)
+  Engine e(l, [](http::Request&, http::Response& res) { res.end("served"); });
   RawConn c(e.port());
   c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
   REQUIRE(c.readResponse());
@@ -295,12 +309,41 @@ TEST_CASE("a request that arrived while the loop was busy past the drain grace i
     c.send("GET /next HTTP/1.1\r\nHost: x\r\n\r\n");  // on its way while the loop is busy:
     std::this_thread::sleep_for(1600ms);                // past the grace (500 ms) and a sweep (1 s)
   });
-  auto r = c.readResponse(3s);
-  REQUIRE(r);
-  CHECK(r->body == "served");
-  CHECK(r->headers["connection"] == "close");
-  c.readUntilClose(3s);
+  expectLastAnswer(c, "served");
+}
+
+TEST_CASE("drain: an idle keep-alive client that sends its next request seconds later is answered and not cut", "[http]") {
+  // Draining used to close idle connections 0.5-1.5 s into the drain, so a client that
+  // paused that long (descheduled on a loaded machine, or far away) lost the request it
+  // sent next. Now an idle connection keeps its keep-alive deadline, up to drain_idle_ms.
+  http::Limits l;
+  l.keepalive_timeout_s = 10;
+  l.drain_idle_ms = 4000;
+  Engine e(l, [](http::Request& req, http::Response& res) { res.end(std::string(req.path())); });
+  RawConn c(e.port());
+  c.send("GET /first HTTP/1.1\r\nHost: x\r\n\r\n");
+  REQUIRE(c.readResponse());
+  std::atomic<bool> drained{false};
+  e.onLoop([&] { e.server().drain([&] { drained = true; }); });
+  std::this_thread::sleep_for(2s);  // the client's think time: past the old grace and its sweep
+  REQUIRE(c.send("GET /next HTTP/1.1\r\nHost: x\r\n\r\n"));
+  expectLastAnswer(c, "/next");
+  CHECK(waitUntil([&] { return drained.load(); }, 3s));
+}
+
+TEST_CASE("drain: an idle connection that stays silent closes at drain_idle_ms and not at its keep-alive", "[http]") {
+  http::Limits l;
+  l.keepalive_timeout_s = 30;
+  l.drain_idle_ms = 1000;
+  Engine e(l, [](http::Request&, http::Response& res) { res.end("ok"); });
+  RawConn c(e.port());
+  c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  REQUIRE(c.readResponse());
+  std::atomic<bool> drained{false};
+  e.onLoop([&] { e.server().drain([&] { drained = true; }); });
+  c.readUntilClose(5s);  // 1 s and a sweep (1 s), never the 30 s keep-alive
   CHECK(c.closed());
+  CHECK(waitUntil([&] { return drained.load(); }, 3s));
 }
 
 TEST_CASE("the head limit counts header bytes, not just the request line", "[http]") {
@@ -584,6 +627,7 @@ TEST_CASE("write of nothing commits the head at once (long polls, server-sent ev
 TEST_CASE("a connection busy when the drain starts closes after its response, not after a keep-alive", "[http]") {
   http::Limits l;
   l.keepalive_timeout_s = 30;
+  l.drain_idle_ms = 0;  // the grace (500 ms) after its keep-alive response, not 30 s
   Engine* self = nullptr;
   Engine e(l, [&](http::Request&, http::Response& res) {
     res.write("head sent before the drain ");
