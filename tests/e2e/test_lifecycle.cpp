@@ -143,6 +143,30 @@ TEST_CASE("a hung worker is killed after heartbeat_timeout and replaced while ot
   spin.wait();
 }
 
+TEST_CASE("a master that was stopped longer than heartbeat_timeout kills none of its healthy workers",
+          "[e2e][lifecycle]") {
+  // The master's loop can be late (a starved or stalled machine, a debugger, SIGSTOP); the
+  // workers' heartbeats then wait in their pipes. Found in the reload test: resumed, the
+  // master judged the workers by heartbeats it had not read yet and killed them all.
+  HostdProcess h(testConfig("testplug", 2, "[cluster]\nheartbeat_timeout = 2\n"));
+  uint16_t port = h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  std::vector<pid_t> workers = h.workerPids();
+  std::sort(workers.begin(), workers.end());
+  REQUIRE(::kill(h.pid(), SIGSTOP) == 0);
+  std::this_thread::sleep_for(3500ms);  // the stall itself: heartbeat_timeout + 1.5 s
+  REQUIRE(::kill(h.pid(), SIGCONT) == 0);
+  // Two watchdog ticks after the resume (once a second) judge them; none may kill.
+  CHECK_FALSE(h.waitForLog("hung: no heartbeat", 2500ms));
+  INFO(h.output());
+  std::vector<pid_t> after = h.workerPids();
+  std::sort(after.begin(), after.end());
+  CHECK(after == workers);
+  auto r = httpGet(port, "/");
+  REQUIRE(r);
+  CHECK(r->status == 200);
+}
+
 TEST_CASE("max_requests recycles a worker without failing a request", "[e2e][lifecycle]") {
   HostdProcess h(testConfig("testplug", 1, "[cluster]\nmax_requests = 5\n"));
   uint16_t port = h.port();
