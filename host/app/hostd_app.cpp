@@ -118,7 +118,7 @@ int HostdApp::main(const std::vector<std::string>& args) {
     master::PluginStore::Prepared probe;
     try {
       master::PluginStore store(self, cfg.cache_dir);
-      probe = store.prepare(cfg.pluginPath(), cfg.plugins_dir, 0, cfg.run_as);
+      probe = store.prepare(cfg.pluginPath(), cfg.plugins_dir, 0, cfg.run_as, cfg.load_timeout * 1000);
       if (probe.ok) store.discard(probe.path);
     } catch (const std::runtime_error& e) {
       return refused(e.what());

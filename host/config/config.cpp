@@ -121,7 +121,7 @@ std::string preprocess(std::string_view text, const std::string& file, LineMap& 
 const std::map<std::string, std::vector<std::string>>& knownKeys() {
   static const std::map<std::string, std::vector<std::string>> keys = {
       {"server", {"listen", "workers", "scheduling", "graceful_timeout", "thread_pool", "user", "group"}},
-      {"plugins", {"dir", "handler", "watch", "cache_dir"}},
+      {"plugins", {"dir", "handler", "watch", "cache_dir", "load_timeout"}},
       {"cluster", {"restart_limit", "restart_window", "heartbeat_timeout", "start_timeout", "quarantine_after",
                    "quarantine_seconds", "max_requests", "max_requests_jitter",
                    "max_memory_mb", "on_exception"}},
@@ -340,6 +340,7 @@ Config parseConfig(std::string_view text, const std::string& file, unsigned cpuC
     if (r.raw("plugins.cache_dir").empty()) r.fail("plugins.cache_dir", "", "a directory path");
     c.cache_dir = absolutePath(r.raw("plugins.cache_dir"), file);
   }
+  c.load_timeout = unsigned(r.number("plugins.load_timeout", 10, 1, 3600));
 
   c.restart_limit = unsigned(r.number("cluster.restart_limit", 10, 0, 100000));
   c.restart_window = unsigned(r.number("cluster.restart_window", 60, 1, 86400));
@@ -453,6 +454,7 @@ std::string toJson(const Config& c) {
   o.set("handler", c.handler);
   o.set("watch", c.watch);
   o.set("cache_dir", c.cache_dir);
+  o.set("load_timeout", c.load_timeout);
   o.set("restart_limit", c.restart_limit);
   o.set("restart_window", c.restart_window);
   o.set("heartbeat_timeout", c.heartbeat_timeout);
@@ -525,6 +527,7 @@ Config fromJson(const std::string& json) {
     c.handler = o->getValue<std::string>("handler");
     c.watch = o->getValue<bool>("watch");
     c.cache_dir = o->getValue<std::string>("cache_dir");
+    c.load_timeout = o->getValue<unsigned>("load_timeout");
     c.restart_limit = o->getValue<unsigned>("restart_limit");
     c.restart_window = o->getValue<unsigned>("restart_window");
     c.heartbeat_timeout = o->getValue<unsigned>("heartbeat_timeout");

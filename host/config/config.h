@@ -72,6 +72,7 @@ struct Config {
   std::string handler = "hello";
   bool watch = false;
   std::string cache_dir;  ///< where private plugin copies live ("" = PluginStore::defaultCacheDir())
+  unsigned load_timeout = 10;  ///< seconds the probe may take to load the plugin before it is refused
   unsigned restart_limit = 10;
   unsigned restart_window = 60;
   unsigned heartbeat_timeout = 10;

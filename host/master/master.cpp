@@ -35,7 +35,7 @@ Master::Master(std::shared_ptr<Generation> first, const Listener& listener, Plug
 
 std::shared_ptr<Generation> Master::prepare(const config::Config& cfg, uint64_t id, int listenFd,
                                             PluginStore& store, std::string* why) {
-  PluginStore::Prepared p = store.prepare(cfg.pluginPath(), cfg.plugins_dir, id, cfg.run_as);
+  PluginStore::Prepared p = store.prepare(cfg.pluginPath(), cfg.plugins_dir, id, cfg.run_as, cfg.load_timeout * 1000);
   if (!p.ok) {
     *why = p.message;
     return nullptr;

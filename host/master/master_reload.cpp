@@ -30,7 +30,7 @@ void Master::reload(const std::string& trigger) {
   }
   // The probe runs as a child watched from the loop: workers keep being heard (heartbeats,
   // state, messages) however long the plugin takes to load.
-  probePid_ = startPluginProbe(loop_, store_.exe(), copy.path, kProbeTimeoutMs, cfg.run_as,
+  probePid_ = startPluginProbe(loop_, store_.exe(), copy.path, cfg.load_timeout * 1000, cfg.run_as,
                                [this, cfg, copy](ProbeResult r) {
     onReloadProbed(cfg, copy, r);
     apply();

@@ -60,7 +60,7 @@ struct Probe {
     while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
     if (timedOut) {
       r.message = "plugin " + path + " did not finish loading within " + std::to_string(timeoutMs / 1000) +
-                  " s (its static initialisers hang?); refusing it";
+                  " s ([plugins] load_timeout): its static initialisers hang, or it needs longer; refusing it";
     } else if (termSignal) {
       r.message = "plugin " + path + " crashed while loading (signal " + std::to_string(termSignal) + ", " +
                   strsignal(termSignal) + ") — its static initialisers or a library it needs crash; the master "

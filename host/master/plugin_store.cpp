@@ -148,10 +148,10 @@ PluginStore::Prepared PluginStore::accept(Prepared copied, const std::string& so
 }
 
 PluginStore::Prepared PluginStore::prepare(const std::string& source, const std::string& pluginsDir, uint64_t version,
-                                           const config::RunAs& as) {
+                                           const config::RunAs& as, unsigned loadTimeoutMs) {
   Prepared p = copy(source, pluginsDir, version);
   if (!p.ok) return p;
-  return accept(p, source, probePlugin(exe_, p.path, as));
+  return accept(p, source, probePlugin(exe_, p.path, as, loadTimeoutMs));
 }
 
 void PluginStore::discard(const std::string& path) {

@@ -38,9 +38,9 @@ class PluginStore {
     std::string message;        ///< why it was refused (when !ok)
   };
   /// Copies `source` (from `pluginsDir`) to a new private file and probes that copy as
-  /// `as`, blocking (start-up).
+  /// `as`, blocking (start-up), for at most loadTimeoutMs.
   Prepared prepare(const std::string& source, const std::string& pluginsDir, uint64_t version,
-                   const config::RunAs& as);
+                   const config::RunAs& as, unsigned loadTimeoutMs);
   /// Only the copy (ok and path set; name and version once probed): for a probe run from
   /// the loop (master/plugin_probe.h startPluginProbe), then accept(). A plugin others
   /// could replace is refused first (master/plugin_trust.h).

@@ -57,7 +57,8 @@ class HostdProcess {
   const std::string& configPath() const { return configPath_; }
   TempDir& dir() { return dir_; }
   /// Waits until a line of output contains needle.
-  bool waitForLog(const std::string& needle, Ms timeout = Ms(10000), std::string* line = nullptr);
+  /// (30 s by default: exec and plugin loading stalled over 10 s at times on a loaded box.)
+  bool waitForLog(const std::string& needle, Ms timeout = Ms(30000), std::string* line = nullptr);
   /// Waits until needle occurred at least n times.
   bool waitForLogCount(const std::string& needle, size_t n, Ms timeout);
   size_t countLog(const std::string& needle) const;

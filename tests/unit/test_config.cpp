@@ -34,6 +34,7 @@ TEST_CASE("an empty config has every default", "[config]") {
   CHECK(c.handler == "hello");
   CHECK(c.pluginPath() == "/etc/hostd/plugins/hello.so");
   CHECK_FALSE(c.watch);
+  CHECK(c.load_timeout == 10);
   CHECK(c.restart_limit == 10);
   CHECK(c.restart_window == 60);
   CHECK(c.heartbeat_timeout == 10);
@@ -67,6 +68,7 @@ graceful_timeout = 7
 dir = /opt/plugins
 handler = my-plugin_2
 watch = yes
+load_timeout = 30
 [cluster]
 restart_limit = 4
 restart_window = 30
@@ -97,6 +99,7 @@ path = /a;b#c
   CHECK(c.graceful_timeout == 7);
   CHECK(c.pluginPath() == "/opt/plugins/my-plugin_2.so");
   CHECK(c.watch);
+  CHECK(c.load_timeout == 30);
   CHECK(c.restart_limit == 4);
   CHECK(c.restart_window == 30);
   CHECK(c.heartbeat_timeout == 3);
@@ -166,6 +169,7 @@ TEST_CASE("each bad input names file, line, [section] key and what was expected"
       {"[server]\nscheduling = bogus\n", {"[server] scheduling = \"bogus\"", "shared, round_robin or reuseport"}},
       {"[server]\ngraceful_timeout = 0\n", {"[server] graceful_timeout = \"0\"", "from 1 to 3600"}},
       {"[plugins]\nwatch = maybe\n", {"[plugins] watch = \"maybe\"", "true or false"}},
+      {"[plugins]\nload_timeout = 0\n", {"[plugins] load_timeout = \"0\"", "from 1 to 3600"}},
       {"[plugins]\nhandler = ../etc/passwd\n", {"[plugins] handler", "[A-Za-z0-9_-]"}},
       {"[limits]\nmax_body_bytes = -5\n", {"[limits] max_body_bytes = \"-5\""}},
       {"[limits]\nmax_header_bytes = 10\n", {"[limits] max_header_bytes = \"10\"", "from 256"}},
