@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# How long a worker takes from spawn to ready (fork + exec of hostd + config + shared
+# How long a worker takes from spawn to ready (posix_spawn of hostd + config + shared
 # state + plugin load + init): with max_requests = 1 every request recycles the worker
 # (routine: no restart backoff), SAMPLES times; each replacement is timed from the
 # master's "[H0103] ... started" to its "[H0104] ... ready" (ms stamps of the log).

@@ -237,10 +237,7 @@ void Master::startWorker(const Command& c) {
     }
   }
   int rc = spec.listenFd < 0 && !spec.roundRobin ? -EBADF : spawnWorker(loop_, spec, *wp,
-                       [](uv_process_t* p, int64_t status, int sig) {
-                         auto* w = static_cast<WorkerProcess*>(p->data);
-                         w->master->onExit(*w, status, sig);
-                       },
+                       [](WorkerProcess& w, int64_t status, int sig) { w.master->onExit(w, status, sig); },
                        &err);
   wp->listenFd = spec.roundRobin ? -1 : spec.listenFd;
   if (err.empty()) err = "no listening socket for the slot";
@@ -378,15 +375,16 @@ void Master::release(WorkerProcess& wp) {
   wp.channel = nullptr;
   if (wp.handoffFd >= 0) close(wp.handoffFd);  // connections queued there die with it
   wp.handoffFd = -1;
-  // A spawn that failed before uv_spawn (no fds for the pipes, say) has no process handle
-  // to close: closing one libuv never initialised aborts the master.
-  wp.pendingCloses = wp.processOpen ? 2 : 1;
+  // A spawn that failed has no exit watch to close: closing a handle libuv never
+  // initialised aborts the master.
+  wp.pendingCloses = wp.exitPollOpen ? 2 : 1;
   auto done = [](uv_handle_t* h) {
     auto* w = static_cast<WorkerProcess*>(h->data);
-    if (--w->pendingCloses == 0) delete w;
+    if (--w->pendingCloses != 0) return;
+    if (w->pidfd >= 0) close(w->pidfd);  // only now: libuv watched it until the close
+    delete w;
   };
-  wp.process.data = &wp;
-  if (wp.processOpen) uv_close(reinterpret_cast<uv_handle_t*>(&wp.process), done);
+  if (wp.exitPollOpen) uv_close(reinterpret_cast<uv_handle_t*>(&wp.exitPoll), done);
   uv_close(reinterpret_cast<uv_handle_t*>(&wp.killTimer), done);
 }
 

@@ -3,6 +3,7 @@
 #include "ipc/fd_passing.h"
 #include "app/fault_seam.h"
 #include "app/self_exe.h"
+#include "app/spawn.h"
 #include "ipc/worker_contract.h"
 
 #include <Poco/Exception.h>
@@ -39,7 +40,7 @@ std::vector<std::string> workerEnvironment(const SpawnSpec& spec, int slot, bool
 
 }  // namespace
 
-int spawnWorker(uv_loop_t* loop, const SpawnSpec& spec, WorkerProcess& wp, uv_exit_cb onExit,
+int spawnWorker(uv_loop_t* loop, const SpawnSpec& spec, WorkerProcess& wp, WorkerExitFn onExit,
                 std::string* error) {
   std::string title = "hostd: worker " + std::to_string(wp.slot);
   if (int e = app::injectedFault("pipe")) {
@@ -53,11 +54,6 @@ int spawnWorker(uv_loop_t* loop, const SpawnSpec& spec, WorkerProcess& wp, uv_ex
     for (int fd : {toWorker.readHandle(), toWorker.writeHandle(), fromWorker.readHandle(), fromWorker.writeHandle()})
       setCloexec(fd);
 
-    uv_stdio_container_t stdio[8];
-    for (int i = 0; i < 3; ++i) {
-      stdio[i].flags = UV_INHERIT_FD;
-      stdio[i].data.fd = i;
-    }
     int handoff[2] = {-1, -1};
     if (spec.roundRobin) {
       int fault = app::injectedFault("socketpair");
@@ -67,50 +63,46 @@ int spawnWorker(uv_loop_t* loop, const SpawnSpec& spec, WorkerProcess& wp, uv_ex
         return rc;
       }
     }
-    stdio[ipc::kWorkerListenFd].flags = UV_INHERIT_FD;
-    stdio[ipc::kWorkerListenFd].data.fd = spec.roundRobin ? handoff[1] : spec.listenFd;
-    stdio[ipc::kWorkerChannelInFd].flags = UV_INHERIT_FD;
-    stdio[ipc::kWorkerChannelInFd].data.fd = toWorker.readHandle();
-    stdio[ipc::kWorkerChannelOutFd].flags = UV_INHERIT_FD;
-    stdio[ipc::kWorkerChannelOutFd].data.fd = fromWorker.writeHandle();
-    stdio[ipc::kWorkerConfigFd].flags = UV_INHERIT_FD;
-    stdio[ipc::kWorkerConfigFd].data.fd = spec.configFd;
+    // stdio (0-2) is shared as it is; the rest at the numbers the worker contract names.
+    app::SpawnSpec how;
+    how.fds = {{spec.roundRobin ? handoff[1] : spec.listenFd, ipc::kWorkerListenFd},
+               {toWorker.readHandle(), ipc::kWorkerChannelInFd},
+               {fromWorker.writeHandle(), ipc::kWorkerChannelOutFd},
+               {spec.configFd, ipc::kWorkerConfigFd}};
     wp.score = std::make_unique<ipc::ScoreBoardSlot>();
     const bool scoreboard = wp.score->fd() >= 0;
-    stdio[ipc::kWorkerScoreboardFd].flags = scoreboard ? UV_INHERIT_FD : UV_IGNORE;
-    stdio[ipc::kWorkerScoreboardFd].data.fd = wp.score->fd();
+    if (scoreboard) how.fds.emplace_back(wp.score->fd(), ipc::kWorkerScoreboardFd);
 
     std::vector<std::string> envStrings = workerEnvironment(spec, wp.slot, scoreboard);
     std::vector<char*> envp;
     for (std::string& s : envStrings) envp.push_back(s.data());
     envp.push_back(nullptr);
     char* args[] = {title.data(), nullptr};
+    how.file = app::kRunningBinary;  // spec.exe names it in messages
+    how.argv = args;
+    how.envp = envp.data();
 
-    uv_process_options_t opts{};
-    opts.file = app::kRunningBinary;  // spec.exe names it in messages
-    opts.args = args;
-    opts.env = envp.data();
-    opts.exit_cb = onExit;
-    opts.stdio = stdio;
-    opts.stdio_count = scoreboard ? 8 : 7;
-    wp.process.data = &wp;
-    if (int e = app::injectedFault("spawn")) {  // as uv_spawn reports a failed fork or exec
-      if (handoff[1] >= 0) close(handoff[1]);
-      if (handoff[0] >= 0) close(handoff[0]);
-      *error = std::string("uv_spawn(") + spec.exe + ") failed: " + std::strerror(e) + " (injected)";
-      return -e;
-    }
-    int rc = uv_spawn(loop, &wp.process, &opts);
-    wp.processOpen = true;  // initialised even when it failed: the caller closes it
+    int rc = -app::injectedFault("spawn");  // as a failed posix_spawn reports it
+    if (rc == 0) rc = app::spawnWithPidfd(how, &wp.pid, &wp.pidfd);
     wp.score->closeFd();    // the worker has its own; the master keeps the mapping
     if (handoff[1] >= 0) close(handoff[1]);  // the worker's end lives on in the worker only
     wp.handoffFd = handoff[0];
     if (rc != 0) {
-      // uv_spawn initialised the handle even on failure: the caller must still close it.
-      *error = std::string("uv_spawn(") + spec.exe + ") failed: " + uv_strerror(rc);
+      wp.pid = 0;
+      *error = std::string("posix_spawn(") + spec.exe + ") failed: " + std::strerror(-rc);
       return rc;
     }
-    wp.pid = wp.process.pid;
+    wp.onExit = onExit;
+    uv_poll_init(loop, &wp.exitPoll, wp.pidfd);
+    wp.exitPoll.data = &wp;
+    wp.exitPollOpen = true;
+    uv_poll_start(&wp.exitPoll, UV_READABLE, [](uv_poll_t* p, int, int) {
+      auto* w = static_cast<WorkerProcess*>(p->data);
+      int exitStatus = 0, signal = 0;
+      if (!app::reapPidfd(w->pidfd, &exitStatus, &signal)) return;
+      uv_poll_stop(p);
+      w->onExit(*w, exitStatus, signal);
+    });
 
     // The master's ends, owned by libuv from here on; the Poco::Pipe objects close the
     // originals (including the child's ends) when they go out of scope.

@@ -1,4 +1,5 @@
-// Starting a worker process: fork+exec of hostd itself with its fds and environment.
+// Starting a worker process: hostd itself, by posix_spawn (app/spawn.h), with its fds and
+// environment.
 #pragma once
 
 #include "master/worker_process.h"
@@ -21,10 +22,11 @@ struct SpawnSpec {
 /// fd 6, stdio is shared; nothing else crosses exec (every fd of ours is close-on-exec, and
 /// the worker closes anything else it finds at start). With roundRobin, fd 3
 /// is instead the worker's end of a hand-off socketpair and wp.handoffFd the master's.
-/// On success wp.pid, wp.process (exit -> onExit) and wp.channel (opened, not started)
-/// are set and 0 is returned; else a negative uv/errno code and *error says which call
-/// failed.
-int spawnWorker(uv_loop_t* loop, const SpawnSpec& spec, WorkerProcess& wp, uv_exit_cb onExit,
+/// On success wp.pid, wp.pidfd with wp.exitPoll (its end, reaped: onExit(wp, exit status,
+/// signal)) and wp.channel (opened, not started) are set and 0 is returned; else a
+/// negative errno code and *error says which call failed.
+using WorkerExitFn = void (*)(WorkerProcess& wp, int64_t exitStatus, int signal);
+int spawnWorker(uv_loop_t* loop, const SpawnSpec& spec, WorkerProcess& wp, WorkerExitFn onExit,
                 std::string* error);
 
 }  // namespace hostd::master

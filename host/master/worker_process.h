@@ -28,8 +28,10 @@ struct WorkerProcess {
   ipc::Heartbeat counters;
 
   std::unique_ptr<ipc::ScoreBoardSlot> score;  ///< what its plugin is doing (for forensics)
-  uv_process_t process{};
-  bool processOpen = false;      ///< uv_spawn ran (even if it failed): process must be uv_close'd
+  int pidfd = -1;                ///< the process (app/spawn.h); closed once exitPoll is
+  uv_poll_t exitPoll{};          ///< pidfd readable: it ended (reaped, then Master::onExit)
+  bool exitPollOpen = false;     ///< exitPoll must be uv_close'd
+  void (*onExit)(WorkerProcess&, int64_t exitStatus, int signal) = nullptr;
   uv_timer_t killTimer{};        ///< SIGKILL past graceful_timeout once Stopping
   ipc::Channel* channel = nullptr;
   int handoffFd = -1;            ///< round_robin: the master's end of the hand-off socketpair

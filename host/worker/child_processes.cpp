@@ -1,6 +1,7 @@
 #include "worker/child_processes.h"
 
 #include "app/self_exe.h"
+#include "app/spawn.h"
 
 #include <cerrno>
 #include <csignal>
@@ -197,31 +198,20 @@ uint64_t ChildProcesses::launch(uint64_t id, const std::vector<std::string>& arg
     *rc = HOSTD_ERROR;
     return 0;
   }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  for (int i = 0; i < 3; ++i) posix_spawn_file_actions_adddup2(&actions, pipes[i][1], i + 1);
-  if (o.cwd) posix_spawn_file_actions_addchdir_np(&actions, o.cwd);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  pid_t pid = -1;
   const char* file = helper ? supervisor_.c_str() : app::kRunningBinary;  // (exe_ is then argv[0])
-  int err = posix_spawn(&pid, file, &actions, &attr, const_cast<char**>(args.data()), env.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
+  app::SpawnSpec spec;
+  spec.file = file;
+  spec.argv = const_cast<char**>(args.data());
+  spec.envp = env.data();
+  for (int i = 0; i < 3; ++i) spec.fds.emplace_back(pipes[i][1], i + 1);
+  spec.stdinDevNull = true;
+  spec.newSession = true;
+  spec.cwd = o.cwd;
+  pid_t pid = -1;
+  int pidfd = -1;
+  int err = app::spawnWithPidfd(spec, &pid, &pidfd);
   closeEnds(1);
-  int pidfd = err == 0 ? int(syscall(SYS_pidfd_open, pid, 0)) : -1;
-  if (pidfd < 0) {
-    if (err == 0) {  // (a kernel without pidfds: before Linux 5.3)
-      ::kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-    }
+  if (err != 0) {
     closeEnds(0);
     *rc = HOSTD_ERROR;
     return 0;
@@ -321,11 +311,10 @@ void ChildProcesses::abort(Child& c, int status, const std::string& why) {
 
 void ChildProcesses::onPidfd(uv_poll_t* p, int, int) {
   auto* c = static_cast<Child*>(p->data);
-  siginfo_t info{};
-  if (waitid(idtype_t(P_PIDFD), id_t(c->pidfd), &info, WEXITED | WNOHANG) != 0 || info.si_pid == 0) return;
+  int exitStatus = 0, signal = 0;
+  if (!app::reapPidfd(c->pidfd, &exitStatus, &signal)) return;
   uv_poll_stop(p);
-  const bool exited = info.si_code == CLD_EXITED;
-  c->owner->supervisorExited(*c, exited ? info.si_status : 0, exited ? 0 : info.si_status);
+  c->owner->supervisorExited(*c, exitStatus, signal);
 }
 
 void ChildProcesses::supervisorExited(Child& c, int exitStatus, int signal) {

@@ -127,3 +127,33 @@ TEST_CASE("a connection per request costs the worker five syscalls besides epoll
   CHECK(double(besidesWait) / connections <= 5.2);
   for (const char* gone : {"getpeername", "ioctl", "setsockopt", "sched_yield"}) CHECK(calls.count(gone) == 0);
 }
+
+TEST_CASE("the master starts a worker with a vfork-style posix_spawn and never forks", "[e2e][perf]") {
+  // fork copies the master's mappings: ~1 ms more of its loop per spawn, and on a loaded
+  // box it waited seconds on the kernel's mapping locks (reloads stalled that long).
+  HostdProcess h(testConfig("hello", 1, "", HOSTD_PLUGIN_DIR));
+  h.port();
+  REQUIRE(h.waitForLog("[H0105]"));
+  TempDir dir;
+  const std::string out = dir.path() + "/strace";
+  pid_t tracer = launch("strace", {"-e", "trace=clone,clone3,fork,vfork", "-o", out, "-p", std::to_string(h.pid())},
+                        nullptr);
+  REQUIRE(waitUntil([&] { return tracerPid(h.pid()) == std::to_string(tracer); }, 10s));
+  REQUIRE(::kill(h.workerPids().at(0), SIGKILL) == 0);
+  REQUIRE(h.waitForLogCount("[H0104]", 2, 30s));  // its replacement is ready
+  kill(tracer, SIGINT);
+  int status = 0;
+  REQUIRE(waitUntil([&] { return waitpid(tracer, &status, WNOHANG) == tracer; }, 10s));
+  std::ifstream in(out);
+  std::stringstream text;
+  text << in.rdbuf();
+  INFO("strace of the master:\n" << text.str());
+  int spawns = 0;
+  std::istringstream lines(text.str());
+  for (std::string l; std::getline(lines, l);) {
+    if (l.find("clone") == std::string::npos && l.find("fork") == std::string::npos) continue;
+    ++spawns;
+    CHECK_THAT(l, Catch::Contains("CLONE_VM") && Catch::Contains("CLONE_VFORK"));
+  }
+  CHECK(spawns >= 1);
+}
