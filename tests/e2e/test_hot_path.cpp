@@ -57,6 +57,30 @@ std::string tracerPid(pid_t pid) {
   return "";
 }
 
+/// strace attached to pid with args (its output to a file), until stop() returns that output.
+class Trace {
+ public:
+  Trace(pid_t pid, std::vector<std::string> args) : out_(dir_.path() + "/strace") {
+    args.insert(args.end(), {"-o", out_, "-p", std::to_string(pid)});
+    tracer_ = launch("strace", args, nullptr);
+    REQUIRE(waitUntil([&] { return tracerPid(pid) == std::to_string(tracer_); }, 10s));
+  }
+  std::string stop() {
+    kill(tracer_, SIGINT);
+    int status = 0;
+    REQUIRE(waitUntil([&] { return waitpid(tracer_, &status, WNOHANG) == tracer_; }, 10s));
+    std::ifstream in(out_);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+
+ private:
+  TempDir dir_;
+  std::string out_;
+  pid_t tracer_ = -1;
+};
+
 }  // namespace
 
 TEST_CASE("the hello path allocates nothing per request once warm, keep-alive or connection per request",
@@ -95,22 +119,14 @@ TEST_CASE("a connection per request costs the worker five syscalls besides epoll
   REQUIRE(h.waitForWorkerCount(1, 10s));
   const pid_t worker = h.workerPids()[0];
   connectionPerRequest(port, 50);
-  TempDir dir;
-  const std::string out = dir.path() + "/strace";
-  pid_t tracer = launch("strace", {"-c", "-o", out, "-p", std::to_string(worker)}, nullptr);
-  REQUIRE(waitUntil([&] { return tracerPid(worker) == std::to_string(tracer); }, 10s));
+  Trace trace(worker, {"-c"});
   const int connections = 300;
   connectionPerRequest(port, connections);
-  kill(tracer, SIGINT);
-  int status = 0;
-  REQUIRE(waitUntil([&] { return waitpid(tracer, &status, WNOHANG) == tracer; }, 10s));
-  std::ifstream in(out);
-  std::stringstream text;
-  text << in.rdbuf();
-  INFO("strace -c over " << connections << " connections:\n" << text.str());
+  const std::string text = trace.stop();
+  INFO("strace -c over " << connections << " connections:\n" << text);
   // "% time  seconds  usecs/call  calls  [errors]  syscall": calls is the 4th column.
   std::map<std::string, long> calls;
-  std::istringstream lines(text.str());
+  std::istringstream lines(text);
   for (std::string l; std::getline(lines, l);) {
     std::istringstream f(l);
     std::vector<std::string> w;
@@ -134,22 +150,13 @@ TEST_CASE("the master starts a worker with a vfork-style posix_spawn and never f
   HostdProcess h(testConfig("hello", 1, "", HOSTD_PLUGIN_DIR));
   h.port();
   REQUIRE(h.waitForLog("[H0105]"));
-  TempDir dir;
-  const std::string out = dir.path() + "/strace";
-  pid_t tracer = launch("strace", {"-e", "trace=clone,clone3,fork,vfork", "-o", out, "-p", std::to_string(h.pid())},
-                        nullptr);
-  REQUIRE(waitUntil([&] { return tracerPid(h.pid()) == std::to_string(tracer); }, 10s));
+  Trace trace(h.pid(), {"-e", "trace=clone,clone3,fork,vfork"});
   REQUIRE(::kill(h.workerPids().at(0), SIGKILL) == 0);
   REQUIRE(h.waitForLogCount("[H0104]", 2, 30s));  // its replacement is ready
-  kill(tracer, SIGINT);
-  int status = 0;
-  REQUIRE(waitUntil([&] { return waitpid(tracer, &status, WNOHANG) == tracer; }, 10s));
-  std::ifstream in(out);
-  std::stringstream text;
-  text << in.rdbuf();
-  INFO("strace of the master:\n" << text.str());
+  const std::string text = trace.stop();
+  INFO("strace of the master:\n" << text);
   int spawns = 0;
-  std::istringstream lines(text.str());
+  std::istringstream lines(text);
   for (std::string l; std::getline(lines, l);) {
     if (l.find("clone") == std::string::npos && l.find("fork") == std::string::npos) continue;
     ++spawns;
