@@ -402,11 +402,15 @@ void ClusterCore::tick(uint64_t nowMs, const std::function<bool(uint64_t serial)
   const uint64_t limit = uint64_t(params_.heartbeatTimeoutS) * 1000;
   const uint64_t startLimit = uint64_t(params_.startTimeoutS) * 1000;
   for (auto& [s, w] : workers_) {
-    if (w.killed || (framesWaiting && framesWaiting(s))) continue;
-    if (w.state == State::Ready && nowMs - w.lastHeartbeatMs > limit) {
+    if (w.killed) continue;
+    const bool hung = w.state == State::Ready && nowMs - w.lastHeartbeatMs > limit;
+    const bool neverReady = w.state == State::Starting && nowMs - w.startedMs > startLimit;
+    // Only a worker about to be judged costs the question (an ioctl on its channel).
+    if (!(hung || neverReady) || (framesWaiting && framesWaiting(s))) continue;
+    if (hung) {
       w.killedAsHung = true;  // what it was serving is to blame (forensics, quarantine)
       kill(w, "hung: no heartbeat for " + std::to_string(params_.heartbeatTimeoutS) + " s");
-    } else if (w.state == State::Starting && nowMs - w.startedMs > startLimit) {
+    } else {
       w.lastError = "not ready within start_timeout (" + std::to_string(params_.startTimeoutS) + " s)";
       kill(w, "not ready within start_timeout = " + std::to_string(params_.startTimeoutS) + " s");
     }
